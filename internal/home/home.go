@@ -299,3 +299,7 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return nil
 }
+
+// FingerprintKeyPath is the key for keyed fingerprints of secrets, shared
+// by the secret scanner and the honeytoken registry.
+func (h *Home) FingerprintKeyPath() string { return h.Path("keys", "fingerprint.key") }

@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -129,3 +130,5 @@ func (d *DB) Migrate(ctx context.Context, component string, steps []string) erro
 	}
 	return nil
 }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
