@@ -121,6 +121,13 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.AddCommand(
 		newInitCmd(g),
 		newKeyCmd(g),
+		newSignBlobCmd(g),
+		newAttestCmd(g),
+		newVerifyBundleCmd(g),
+		newVerifyEnvelopeCmd(g),
+		newTrustedRootCmd(g),
+		newVerifyCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // In-toto and DSSE identifiers.
@@ -137,6 +138,39 @@ func equalDigest(a, b string) bool {
 			y += 'a' - 'A'
 		}
 		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSubjectDigest reads "ALG:VALUE" or "NAME@ALG:VALUE" (an image
+// reference pinned by digest, say). sha256 and sha512 values must be hex
+// of the right length; other algorithms (gce_image_id, gitCommit …) are
+// taken as given.
+func ParseSubjectDigest(s string) (Subject, error) {
+	name := ""
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		name, s = s[:i], s[i+1:]
+	}
+	alg, val, ok := strings.Cut(s, ":")
+	if !ok || alg == "" || val == "" {
+		return Subject{}, fmt.Errorf("digest %q is not ALG:VALUE", s)
+	}
+	if want, isHex := hexLengths[alg]; isHex {
+		if len(val) != want || !isLowerHex(val) {
+			return Subject{}, fmt.Errorf("%s digest must be %d lowercase hex characters", alg, want)
+		}
+	}
+	return Subject{Name: name, Digest: map[string]string{alg: val}}, nil
+}
+
+var hexLengths = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 			return false
 		}
 	}
