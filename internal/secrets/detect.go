@@ -1,0 +1,540 @@
+package secrets
+
+import (
+	"bytes"
+	"crypto/rand"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/pipeguard/pipeguard/internal/fingerprint"
+)
+
+// Finding is one secret found. The secret itself is kept only in
+// unexported fields, so that marshalling a Finding can never leak it: what
+// leaves the process is the redacted preview and the keyed fingerprint.
+type Finding struct {
+	RuleID      string   `json:"rule"`
+	Description string   `json:"description,omitempty"`
+	Path        string   `json:"path"`
+	StartLine   int      `json:"line"`
+	EndLine     int      `json:"endLine"`
+	StartColumn int      `json:"column"`
+	EndColumn   int      `json:"endColumn"`
+	Commit      string   `json:"commit,omitempty"`
+	Author      string   `json:"author,omitempty"`
+	Email       string   `json:"email,omitempty"`
+	Date        string   `json:"date,omitempty"`
+	Message     string   `json:"message,omitempty"`
+	Entropy     float64  `json:"entropy"`
+	Tags        []string `json:"tags,omitempty"`
+	Severity    string   `json:"severity"`
+	// Fingerprint is the keyed HMAC of the secret: stable across commits,
+	// paths and history rewrites.
+	Fingerprint string `json:"fingerprint"`
+	// Redacted shows at most a short prefix of the secret.
+	Redacted string `json:"redacted"`
+	// Source names where the text came from (git, file, stdin, jira, slack)
+	// and Location adds detail such as an archive member or a ticket key.
+	Source   string `json:"source,omitempty"`
+	Location string `json:"location,omitempty"`
+	// Honeytoken is the id of the pipeguard honeytoken this secret belongs
+	// to, if any; such findings are sightings, not leaks.
+	Honeytoken string `json:"honeytoken,omitempty"`
+
+	secret string
+	match  string
+	line   string
+}
+
+// RedactedMatch returns the matched text with the secret replaced, the
+// way gitleaks --redact writes Match.
+func (f *Finding) RedactedMatch() string { return strings.ReplaceAll(f.match, f.secret, "REDACTED") }
+
+// RedactedLine returns the finding's line with the secret replaced.
+func (f *Finding) RedactedLine() string { return strings.ReplaceAll(f.line, f.secret, "REDACTED") }
+
+// Fragment is a piece of text to scan and where it came from.
+type Fragment struct {
+	Data   []byte
+	Path   string
+	Commit string
+}
+
+// Detector applies a Config to fragments. It is safe for concurrent use.
+type Detector struct {
+	cfg            *Config
+	rules          []compiledRule
+	kw             *keywordMatcher
+	kwRules        [][]int32 // keyword index -> rules
+	always         []int     // rules with a regex but no keywords
+	pathOnly       []int
+	key            []byte
+	maxDecodeDepth int
+	maxTargetBytes int
+	noWindows      bool
+	keepShadowed   bool
+}
+
+type compiledRule struct {
+	*Rule
+	maxLen  int
+	generic bool
+}
+
+// DetectorOption configures a Detector.
+type DetectorOption func(*Detector)
+
+// WithFingerprintKey sets the key of finding fingerprints (default: a
+// random key, so fingerprints are only comparable within one run).
+func WithFingerprintKey(k []byte) DetectorOption { return func(d *Detector) { d.key = k } }
+
+// WithMaxDecodeDepth bounds how many layers of base64/hex/percent encoding
+// are peeled (default 5, like gitleaks; 0 disables decoding).
+func WithMaxDecodeDepth(n int) DetectorOption { return func(d *Detector) { d.maxDecodeDepth = n } }
+
+// WithMaxTargetBytes skips fragments larger than n bytes (0: no limit).
+func WithMaxTargetBytes(n int) DetectorOption { return func(d *Detector) { d.maxTargetBytes = n } }
+
+// withoutWindows runs every rule over the whole fragment; tests use it to
+// check that keyword windows lose nothing.
+func withoutWindows() DetectorOption { return func(d *Detector) { d.noWindows = true } }
+
+// keepShadowedGeneric keeps generic findings that a specific rule also
+// found; the recall test uses it because gitleaks' samples label each
+// rule in isolation.
+func keepShadowedGeneric() DetectorOption { return func(d *Detector) { d.keepShadowed = true } }
+
+// maxWindowLine caps how far a window is widened to whole lines, so one
+// minified megabyte-long line does not turn windows into full scans.
+const maxWindowLine = 16 << 10
+
+// NewDetector compiles cfg.
+func NewDetector(cfg *Config, opts ...DetectorOption) *Detector {
+	d := &Detector{cfg: cfg, maxDecodeDepth: 5}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.key == nil {
+		d.key = make([]byte, fingerprint.KeySize)
+		rand.Read(d.key)
+	}
+	kwIndex := map[string]int32{}
+	var kws []string
+	for i, r := range cfg.Rules {
+		cr := compiledRule{Rule: r, maxLen: unbounded, generic: strings.Contains(strings.ToLower(r.ID), "generic")}
+		if r.Regex != nil {
+			cr.maxLen = maxMatchBytes(r.Regex.String())
+		}
+		d.rules = append(d.rules, cr)
+		if r.Regex == nil {
+			d.pathOnly = append(d.pathOnly, i)
+			continue
+		}
+		if len(r.Keywords) == 0 {
+			d.always = append(d.always, i)
+			continue
+		}
+		for _, k := range r.Keywords {
+			ki, ok := kwIndex[k]
+			if !ok {
+				ki = int32(len(kws))
+				kwIndex[k] = ki
+				kws = append(kws, k)
+				d.kwRules = append(d.kwRules, nil)
+			}
+			if l := d.kwRules[ki]; len(l) == 0 || l[len(l)-1] != int32(i) {
+				d.kwRules[ki] = append(d.kwRules[ki], int32(i))
+			}
+		}
+	}
+	d.kw = newKeywordMatcher(kws)
+	return d
+}
+
+// Config returns the detector's ruleset.
+func (d *Detector) Config() *Config { return d.cfg }
+
+// Fingerprint returns the keyed fingerprint of a secret.
+func (d *Detector) Fingerprint(secret string) string { return fingerprint.Of(d.key, secret) }
+
+// pathAllowedGlobally reports whether a global allowlist skips the whole
+// fragment by its commit or path.
+func commitOrPathAllowed(als []*Allowlist, path, commit string) bool {
+	if path == "" && commit == "" {
+		return false
+	}
+	for _, a := range als {
+		c := a.commitAllowed(commit)
+		p := a.pathAllowed(path)
+		if a.Condition == CondAND {
+			if len(a.Regexes) > 0 || len(a.StopWords) > 0 {
+				continue
+			}
+			ok := true
+			if len(a.Commits) > 0 {
+				ok = ok && c
+			}
+			if len(a.Paths) > 0 {
+				ok = ok && p
+			}
+			if ok {
+				return true
+			}
+			continue
+		}
+		if c || p {
+			return true
+		}
+	}
+	return false
+}
+
+func findingAllowed(als []*Allowlist, f *Finding, path, commit, line string) bool {
+	for _, a := range als {
+		target := f.secret
+		switch a.RegexTarget {
+		case "match":
+			target = f.match
+		case "line":
+			target = line
+		}
+		if a.Condition == CondAND {
+			ok := true
+			if len(a.Commits) > 0 {
+				ok = ok && a.commitAllowed(commit)
+			}
+			if len(a.Paths) > 0 {
+				ok = ok && a.pathAllowed(path)
+			}
+			if len(a.Regexes) > 0 {
+				ok = ok && a.regexAllowed(target)
+			}
+			if len(a.StopWords) > 0 {
+				ok = ok && a.stopWord(f.secret)
+			}
+			if ok {
+				return true
+			}
+			continue
+		}
+		if a.regexAllowed(target) || a.stopWord(f.secret) {
+			return true
+		}
+	}
+	return false
+}
+
+// Scan returns the findings in one fragment, without fingerprints of
+// honeytokens resolved and without any suppression beyond the config's
+// own allowlists and inline allow comments.
+func (d *Detector) Scan(frag Fragment) []Finding {
+	if d.maxTargetBytes > 0 && len(frag.Data) > d.maxTargetBytes {
+		return nil
+	}
+	if commitOrPathAllowed(d.cfg.Allowlists, frag.Path, frag.Commit) {
+		return nil
+	}
+	var out []Finding
+	for _, i := range d.pathOnly {
+		r := d.rules[i]
+		if r.Path.MatchString(frag.Path) && !commitOrPathAllowed(r.Allowlists, frag.Path, frag.Commit) && !r.SkipReport {
+			out = append(out, Finding{RuleID: r.ID, Description: r.Description, Path: frag.Path, Commit: frag.Commit,
+				Tags: r.Tags, Severity: severityOf(r.Rule), match: "file detected: " + frag.Path, Redacted: "file detected"})
+		}
+	}
+	st := &scanState{}
+	out = d.scanData(st, frag.Data, frag.Path, frag.Commit, 0, out)
+	if !d.keepShadowed {
+		out = dropShadowedGeneric(out)
+	}
+	for i := range out {
+		f := &out[i]
+		if f.secret != "" {
+			f.Fingerprint = d.Fingerprint(f.secret)
+			f.Redacted = redact(f.secret)
+		} else if f.Fingerprint == "" {
+			f.Fingerprint = d.Fingerprint("path:" + f.RuleID + ":" + f.Path)
+		}
+	}
+	return out
+}
+
+// scanState holds per-scan scratch buffers.
+type scanState struct {
+	hits    []hit
+	perRule map[int32][][2]int
+}
+
+type window struct{ lo, hi int }
+
+func (d *Detector) scanData(st *scanState, data []byte, path, commit string, depth int, out []Finding) []Finding {
+	if len(data) == 0 {
+		return out
+	}
+	st.hits = d.kw.find(data, st.hits[:0])
+	var lines *lineIndex
+	ran := map[int]bool{}
+	if len(st.hits) > 0 {
+		if st.perRule == nil {
+			st.perRule = map[int32][][2]int{}
+		}
+		for k := range st.perRule {
+			st.perRule[k] = st.perRule[k][:0]
+		}
+		for _, h := range st.hits {
+			kl := len(d.kw.keywords[h.kw])
+			for _, ri := range d.kwRules[h.kw] {
+				st.perRule[ri] = append(st.perRule[ri], [2]int{h.end - kl, h.end})
+			}
+		}
+		// Deterministic order: rules by index.
+		idx := make([]int, 0, len(st.perRule))
+		for ri, hs := range st.perRule {
+			if len(hs) > 0 {
+				idx = append(idx, int(ri))
+			}
+		}
+		sort.Ints(idx)
+		for _, ri := range idx {
+			ran[ri] = true
+			out = d.runRule(ri, data, st.perRule[int32(ri)], path, commit, &lines, out)
+		}
+	}
+	for _, ri := range d.always {
+		out = d.runRule(ri, data, nil, path, commit, &lines, out)
+	}
+	if depth < d.maxDecodeDepth {
+		out = d.scanDecoded(st, data, path, commit, depth, &lines, out)
+	}
+	return out
+}
+
+func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string, lines **lineIndex, out []Finding) []Finding {
+	r := &d.rules[ri]
+	if r.SkipReport {
+		return out
+	}
+	if r.Path != nil && !r.Path.MatchString(path) {
+		return out
+	}
+	if commitOrPathAllowed(r.Allowlists, path, commit) {
+		return out
+	}
+	var wins []window
+	if hs == nil || r.maxLen == unbounded || d.noWindows {
+		wins = []window{{0, len(data)}}
+	} else {
+		wins = d.windows(data, hs, r.maxLen)
+	}
+	for _, w := range wins {
+		sub := data[w.lo:w.hi]
+		for _, m := range r.Regex.FindAllIndex(sub, -1) {
+			out = d.emit(r, data, w.lo+m[0], w.lo+m[1], path, commit, lines, out)
+		}
+	}
+	return out
+}
+
+// windows turns keyword hits into merged byte ranges that contain every
+// match that overlaps a hit, widened to whole lines so anchors and word
+// boundaries behave as on the full text.
+func (d *Detector) windows(data []byte, hs [][2]int, maxLen int) []window {
+	sort.Slice(hs, func(i, j int) bool { return hs[i][0] < hs[j][0] })
+	var wins []window
+	for _, h := range hs {
+		lo, hi := h[1]-maxLen, h[0]+maxLen
+		if lo < 0 {
+			lo = 0
+		}
+		if hi > len(data) {
+			hi = len(data)
+		}
+		if n := len(wins); n > 0 && lo <= wins[n-1].hi {
+			if hi > wins[n-1].hi {
+				wins[n-1].hi = hi
+			}
+			continue
+		}
+		wins = append(wins, window{lo, hi})
+	}
+	for i := range wins {
+		w := &wins[i]
+		floor := max(0, w.lo-maxWindowLine)
+		if j := bytes.LastIndexByte(data[floor:w.lo], '\n'); j >= 0 {
+			w.lo = floor + j + 1
+		} else {
+			w.lo = floor
+		}
+		ceil := min(len(data), w.hi+maxWindowLine)
+		if j := bytes.IndexByte(data[w.hi:ceil], '\n'); j >= 0 {
+			w.hi += j + 1
+		} else {
+			w.hi = ceil
+		}
+	}
+	// Widening can make neighbours overlap again.
+	merged := wins[:0]
+	for _, w := range wins {
+		if n := len(merged); n > 0 && w.lo <= merged[n-1].hi {
+			if w.hi > merged[n-1].hi {
+				merged[n-1].hi = w.hi
+			}
+			continue
+		}
+		merged = append(merged, w)
+	}
+	return merged
+}
+
+// lineIndex maps byte offsets to 1-based lines.
+type lineIndex struct{ nl []int }
+
+func newLineIndex(data []byte) *lineIndex {
+	li := &lineIndex{}
+	for i, c := range data {
+		if c == '\n' {
+			li.nl = append(li.nl, i)
+		}
+	}
+	return li
+}
+
+// line returns the 1-based line of offset and the offset its line starts at.
+func (li *lineIndex) line(off int) (int, int) {
+	n := sort.SearchInts(li.nl, off) // newlines before off
+	start := 0
+	if n > 0 {
+		start = li.nl[n-1] + 1
+	}
+	return n + 1, start
+}
+
+func (li *lineIndex) lineEnd(data []byte, off int) int {
+	n := sort.SearchInts(li.nl, off)
+	if n < len(li.nl) {
+		return li.nl[n]
+	}
+	return len(data)
+}
+
+func (d *Detector) emit(r *compiledRule, data []byte, m0, m1 int, path, commit string, lines **lineIndex, out []Finding) []Finding {
+	match := strings.Trim(string(data[m0:m1]), "\n")
+	if match == "" {
+		return out
+	}
+	// Keep the offsets pointing at the trimmed text.
+	if lead := strings.Index(string(data[m0:m1]), match); lead > 0 {
+		m0 += lead
+	}
+	m1 = m0 + len(match)
+	if *lines == nil {
+		*lines = newLineIndex(data)
+	}
+	li := *lines
+	startLine, lineStart := li.line(m0)
+	endLine, endLineStart := li.line(m1 - 1)
+	lineEnd := li.lineEnd(data, m1-1)
+	line := string(data[lineStart:lineEnd])
+	if strings.Contains(line, "gitleaks:allow") || strings.Contains(line, "pipeguard:allow") {
+		return out
+	}
+	f := Finding{
+		RuleID: r.ID, Description: r.Description, Path: path, Commit: commit,
+		StartLine: startLine, EndLine: endLine, StartColumn: m0 - lineStart + 1, EndColumn: m1 - endLineStart,
+		Tags: r.Tags, Severity: severityOf(r.Rule), match: match, secret: match, line: line,
+	}
+	if g := r.Regex.FindStringSubmatch(match); len(g) >= 2 {
+		if r.SecretGroup > 0 {
+			if len(g) <= r.SecretGroup {
+				return out
+			}
+			f.secret = g[r.SecretGroup]
+		} else {
+			for _, s := range g[1:] {
+				if s != "" {
+					f.secret = s
+					break
+				}
+			}
+		}
+	}
+	f.Entropy = shannonEntropy(f.secret)
+	if r.Entropy != 0 && f.Entropy <= r.Entropy {
+		return out
+	}
+	if findingAllowed(d.cfg.Allowlists, &f, path, commit, line) || findingAllowed(r.Allowlists, &f, path, commit, line) {
+		return out
+	}
+	return append(out, f)
+}
+
+// dropShadowedGeneric removes a generic-rule finding when a specific rule
+// found a secret containing it on the same line, as gitleaks does, so one
+// token is not reported twice.
+func dropShadowedGeneric(fs []Finding) []Finding {
+	if len(fs) < 2 {
+		return fs
+	}
+	keep := fs[:0]
+	for i, f := range fs {
+		drop := false
+		if strings.Contains(strings.ToLower(f.RuleID), "generic") {
+			for j, g := range fs {
+				if i != j && g.StartLine == f.StartLine && g.Commit == f.Commit && g.RuleID != f.RuleID &&
+					strings.Contains(g.secret, f.secret) && !strings.Contains(strings.ToLower(g.RuleID), "generic") {
+					drop = true
+					break
+				}
+			}
+		}
+		if !drop {
+			keep = append(keep, f)
+		}
+	}
+	return keep
+}
+
+// shannonEntropy is the Shannon entropy of s in bits per character,
+// counted over runes and divided by the byte length, as gitleaks does, so
+// the entropy thresholds of existing configs keep their meaning.
+func shannonEntropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	counts := map[rune]int{}
+	for _, r := range s {
+		counts[r]++
+	}
+	n := float64(len(s))
+	e := 0.0
+	for _, c := range counts {
+		p := float64(c) / n
+		e -= p * math.Log2(p)
+	}
+	return e
+}
+
+// redact shows a short prefix of long secrets and nothing of short ones.
+func redact(s string) string {
+	switch {
+	case len(s) >= 20:
+		return s[:4] + strings.Repeat("*", 8)
+	case len(s) >= 12:
+		return s[:2] + strings.Repeat("*", 8)
+	default:
+		return strings.Repeat("*", 8)
+	}
+}
+
+// severityOf returns the rule's severity, defaulting generic rules to
+// medium and every provider-specific rule to high.
+func severityOf(r *Rule) string {
+	if r.Severity != "" {
+		return r.Severity
+	}
+	if strings.Contains(strings.ToLower(r.ID), "generic") {
+		return "medium"
+	}
+	return "high"
+}

@@ -1,0 +1,96 @@
+package secrets
+
+import (
+	"regexp/syntax"
+	"unicode/utf8"
+)
+
+// unbounded marks a regex whose matches can be arbitrarily long.
+const unbounded = -1
+
+// maxMatchBytes returns the longest match a regex can produce, in bytes,
+// or unbounded. Bounded rules only need to run on a window around each
+// keyword hit instead of the whole blob; that is most of the scanner's
+// speed on large repositories.
+func maxMatchBytes(expr string) int {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return unbounded
+	}
+	return maxLen(re.Simplify())
+}
+
+func maxLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpNoMatch, syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine,
+		syntax.OpBeginText, syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return 0
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += runeBytes(r, re.Flags&syntax.FoldCase != 0)
+		}
+		return n
+	case syntax.OpCharClass:
+		hi := rune(0)
+		for i := 1; i < len(re.Rune); i += 2 {
+			if re.Rune[i] > hi {
+				hi = re.Rune[i]
+			}
+		}
+		return runeBytes(hi, false)
+	case syntax.OpAnyCharNotNL, syntax.OpAnyChar:
+		return utf8.UTFMax
+	case syntax.OpCapture:
+		return maxLen(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		return unbounded
+	case syntax.OpQuest:
+		return maxLen(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return unbounded
+		}
+		n := maxLen(re.Sub[0])
+		if n == unbounded {
+			return unbounded
+		}
+		return n * re.Max
+	case syntax.OpConcat:
+		total := 0
+		for _, s := range re.Sub {
+			n := maxLen(s)
+			if n == unbounded {
+				return unbounded
+			}
+			total += n
+		}
+		return total
+	case syntax.OpAlternate:
+		best := 0
+		for _, s := range re.Sub {
+			n := maxLen(s)
+			if n == unbounded {
+				return unbounded
+			}
+			if n > best {
+				best = n
+			}
+		}
+		return best
+	}
+	return unbounded
+}
+
+func runeBytes(r rune, fold bool) int {
+	if fold && r < utf8.RuneSelf {
+		// Case folding can reach the Kelvin sign and long s (3 bytes).
+		if r == 'k' || r == 'K' || r == 's' || r == 'S' {
+			return 3
+		}
+	}
+	if r < 0 || r > utf8.MaxRune {
+		return utf8.UTFMax
+	}
+	return utf8.RuneLen(r)
+}
