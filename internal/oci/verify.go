@@ -1,0 +1,157 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Judge evaluates a policy over the attestations found for one subject.
+// It is the one thing this package needs from the policy verifier; pipeguard
+// wires internal/verify in (see cmd/pipeguard).
+type Judge interface {
+	Judge(ctx context.Context, subject Subject, attestations [][]byte) (*Verdict, error)
+}
+
+// Subject is an image digest and the repository it was found under.
+type Subject struct {
+	Name   string // repository, e.g. registry.example/team/app
+	Digest v1.Hash
+}
+
+// Verdict is a Judge's answer for one subject.
+type Verdict struct {
+	Passed         bool
+	Failures       []Failure
+	VerifiedLevels []string
+	// Evidence is anything the judge wants to keep (for example its full
+	// report, to sign a VSA from).
+	Evidence any
+}
+
+// Failure is one rule an attestation (or the lack of one) failed.
+type Failure struct {
+	Attestation string
+	Rule        string
+	Reason      string
+}
+
+func (f Failure) String() string {
+	s := f.Rule
+	if f.Attestation != "" {
+		s = f.Attestation + ": " + s
+	}
+	if f.Reason != "" {
+		s += ": " + f.Reason
+	}
+	return s
+}
+
+// DigestResult is the verdict on one digest of an image.
+type DigestResult struct {
+	Digest      v1.Hash
+	Platform    string // "" for the reference's own digest
+	Attachments int
+	Verdict     *Verdict
+}
+
+// ImageResult is the verdict on an image reference.
+type ImageResult struct {
+	Resolved *Resolved
+	Passed   bool
+	// Results holds the reference's own digest first, then (for an index
+	// whose own digest did not pass) each platform's.
+	Results []DigestResult
+}
+
+// Failures lists every failure, prefixed with the digest it concerns.
+func (r *ImageResult) Failures() []string {
+	var out []string
+	for _, d := range r.Results {
+		if d.Verdict == nil || d.Verdict.Passed {
+			continue
+		}
+		where := d.Digest.String()
+		if d.Platform != "" {
+			where = d.Platform + " " + where
+		}
+		if len(d.Verdict.Failures) == 0 {
+			out = append(out, where+": policy not satisfied")
+		}
+		for _, f := range d.Verdict.Failures {
+			out = append(out, where+": "+f.String())
+		}
+	}
+	return out
+}
+
+// ErrNoAttestations is wrapped in a failure when nothing is attached.
+var ErrNoAttestations = errors.New("no attestations found")
+
+// VerifyImage resolves ref, discovers its attestations and judges them.
+// The reference's own digest is judged first; an index whose own digest
+// fails passes only if every platform it lists passes on its own
+// attestations. Registry errors are returned as errors (fail closed).
+func (c *Client) VerifyImage(ctx context.Context, ref name.Reference, j Judge) (*ImageResult, error) {
+	res, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.VerifyResolved(ctx, res, j)
+}
+
+// VerifyResolved is VerifyImage for an already resolved reference.
+func (c *Client) VerifyResolved(ctx context.Context, res *Resolved, j Judge) (*ImageResult, error) {
+	out := &ImageResult{Resolved: res}
+	top, err := c.judgeDigest(ctx, res.Ref.Context(), res.Digest, "", j)
+	if err != nil {
+		return nil, err
+	}
+	out.Results = append(out.Results, *top)
+	if top.Verdict.Passed {
+		out.Passed = true
+		return out, nil
+	}
+	if !res.Index || len(res.Platforms) == 0 {
+		return out, nil
+	}
+	all := true
+	for _, p := range res.Platforms {
+		r, err := c.judgeDigest(ctx, res.Ref.Context(), p.Digest, p.Platform, j)
+		if err != nil {
+			return nil, err
+		}
+		out.Results = append(out.Results, *r)
+		all = all && r.Verdict.Passed
+	}
+	out.Passed = all
+	return out, nil
+}
+
+func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Hash, platform string, j Judge) (*DigestResult, error) {
+	atts, err := c.Discover(ctx, repo.Digest(d.String()))
+	if err != nil {
+		return nil, err
+	}
+	r := &DigestResult{Digest: d, Platform: platform, Attachments: len(atts)}
+	if len(atts) == 0 {
+		r.Verdict = &Verdict{Failures: []Failure{{Rule: "attestations", Reason: ErrNoAttestations.Error()}}}
+		return r, nil
+	}
+	data := make([][]byte, len(atts))
+	for i, a := range atts {
+		data[i] = a.Data
+	}
+	v, err := j.Judge(ctx, Subject{Name: repo.Name(), Digest: d}, data)
+	if err != nil {
+		return nil, fmt.Errorf("judging %s@%s: %w", repo, d, err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("judging %s@%s: no verdict", repo, d)
+	}
+	r.Verdict = v
+	return r, nil
+}
