@@ -20,7 +20,7 @@ import (
 // trustFlags select who may have signed: a key or a keyless identity, and
 // the trusted root.
 type trustFlags struct {
-	key, keyID               string
+	key                      string
 	identity, identityRegexp string
 	issuer, issuerRegexp     string
 	trustedRoot              string
@@ -52,7 +52,7 @@ func (f *trustFlags) trust(g *globals) (verify.BundleTrust, error) {
 		if err != nil {
 			return t, err
 		}
-		t.Keys = []attest.VerificationKey{{Public: pub, KeyID: f.keyID}}
+		t.Keys = []attest.VerificationKey{{Public: pub}}
 	case keyless:
 		if (f.identity == "") == (f.identityRegexp == "") || (f.issuer == "") == (f.issuerRegexp == "") {
 			return t, errors.New("keyless verification needs one of --certificate-identity(-regexp) and one of --certificate-oidc-issuer(-regexp)")
@@ -174,7 +174,8 @@ func newVerifyEnvelopeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return errored(err)
 			}
-			if _, err := env.Verify([]attest.VerificationKey{{Public: pub, KeyID: keyID}}); err != nil {
+			k := attest.VerificationKey{Public: pub, KeyID: keyID, CheckKeyID: cmd.Flags().Changed("key-id")}
+			if _, err := env.Verify([]attest.VerificationKey{k}); err != nil {
 				return failed(fmt.Errorf("%s: %w", args[0], err))
 			}
 			fmt.Fprintf(g.stderr, "Verified OK: %s (payloadType %s, %d bytes)\n", args[0], env.PayloadType, len(env.Payload))

@@ -100,11 +100,13 @@ func PAE(payloadType string, payload []byte) []byte {
 	return b.Bytes()
 }
 
-// VerificationKey is a public key trusted to sign envelopes. When KeyID is
-// set, only signatures that carry exactly that key id are checked with it.
+// VerificationKey is a public key trusted to sign envelopes. With
+// CheckKeyID, only signatures that carry exactly KeyID (which may be
+// empty) are checked with it.
 type VerificationKey struct {
-	Public crypto.PublicKey
-	KeyID  string
+	Public     crypto.PublicKey
+	KeyID      string
+	CheckKeyID bool
 }
 
 // ErrNoValidSignature means no signature of an envelope verified with any
@@ -123,7 +125,7 @@ func (e *Envelope) Verify(keys []VerificationKey) ([]int, error) {
 	var ok []int
 	for i, k := range keys {
 		for _, s := range e.Signatures {
-			if k.KeyID != "" && s.KeyID != k.KeyID {
+			if k.CheckKeyID && s.KeyID != k.KeyID {
 				continue
 			}
 			if VerifySignature(k.Public, pae, s.Sig) == nil {

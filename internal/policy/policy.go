@@ -69,11 +69,12 @@ type Signer struct {
 }
 
 // Key is a trusted public key, inline (PEM) or from a file relative to
-// the policy. When KeyID is set, signatures must carry exactly that key id.
+// the policy. When KeyID is present, signatures must carry exactly that
+// key id; present and empty means they must carry none.
 type Key struct {
-	Path  string `yaml:"path,omitempty"`
-	PEM   string `yaml:"pem,omitempty"`
-	KeyID string `yaml:"keyID,omitempty"`
+	Path  string  `yaml:"path,omitempty"`
+	PEM   string  `yaml:"pem,omitempty"`
+	KeyID *string `yaml:"keyID,omitempty"`
 
 	public crypto.PublicKey
 }

@@ -95,7 +95,7 @@ func checkWithKey(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, k at
 	if b.VerificationMaterial == nil || b.VerificationMaterial.GetPublicKey() == nil {
 		return nil, errors.New("bundle is signed with a certificate, not a key")
 	}
-	if k.KeyID != "" && !bundleNamesKey(b, k.KeyID) {
+	if k.CheckKeyID && !bundleNamesKey(b, k.KeyID) {
 		return nil, fmt.Errorf("bundle names no key id %q (hint %q)", k.KeyID, b.VerificationMaterial.GetPublicKey().GetHint())
 	}
 	v, err := signature.LoadDefaultVerifier(k.Public)

@@ -167,12 +167,16 @@ func (v *Verifier) VerifyInputs(ctx context.Context, subject Subject, inputs []I
 // checked is one attestation after signature verification and its
 // type-specific checks.
 type checked struct {
-	att    *attest.Attestation
-	st     *attest.Statement
-	pred   map[string]any
-	role   Role
-	signer *policy.Signer
-	res    *BundleResult
+	att *attest.Attestation
+	// claimedType is the predicate type the statement claims, known before
+	// its signature is checked; it only routes failure reasons to the
+	// requirement they concern.
+	claimedType string
+	st          *attest.Statement
+	pred        map[string]any
+	role        Role
+	signer      *policy.Signer
+	res         *BundleResult
 	// problems are the reasons this attestation cannot count, each with
 	// the policy rule it breaks.
 	problems []Failure
@@ -199,10 +203,10 @@ func (v *Verifier) evaluate(ctx context.Context, subject Subject, atts []*attest
 	// A trusted VSA that passes its checks stands in for a full evaluation.
 	var vsaProblems []Failure
 	for _, c := range all {
-		if c.st == nil || c.st.PredicateType != attest.PredicateSLSAVSAV1 || c.role != RoleVerifier {
+		if c.claimedType != attest.PredicateSLSAVSAV1 {
 			continue
 		}
-		if len(c.problems) == 0 {
+		if c.role == RoleVerifier && len(c.problems) == 0 {
 			r.Passed, r.ByVSA = true, true
 			r.VerifiedLevels = vsaLevels(c.pred)
 			r.Evidence = append(r.Evidence, c.evidence)
@@ -225,7 +229,9 @@ func (v *Verifier) evaluate(ctx context.Context, subject Subject, atts []*attest
 		}
 		var why []Failure
 		for _, c := range all {
-			if req.wants(c) {
+			// An attestation whose type could not even be read may be
+			// the one that was meant to satisfy this requirement.
+			if req.wants(c) || c.claimedType == "" {
 				why = append(why, c.problems...)
 			}
 		}
@@ -236,13 +242,14 @@ func (v *Verifier) evaluate(ctx context.Context, subject Subject, atts []*attest
 	}
 	// Attestations that verified but break a check are reported even when
 	// another attestation satisfied the requirement: a verifier must not
-	// hide that a trusted signer said something the policy refuses.
+	// hide that a trusted signer said something the policy refuses. Being
+	// about another subject or too old is no such statement.
 	for _, c := range all {
 		if c.st == nil || c.signer == nil || len(c.problems) == 0 {
 			continue
 		}
 		for _, p := range c.problems {
-			if !slices.Contains(r.Failures, p) && p.Rule != "subject" {
+			if !slices.Contains(r.Failures, p) && p.Rule != "subject" && p.Rule != "require.maxAge" {
 				r.Failures = append(r.Failures, p)
 			}
 		}
@@ -279,10 +286,7 @@ type requirement struct {
 }
 
 func (q requirement) wants(c *checked) bool {
-	if c.st != nil {
-		return slices.Contains(q.types, c.st.PredicateType)
-	}
-	return false
+	return slices.Contains(q.types, c.claimedType)
 }
 
 func (q requirement) satisfiedBy(good map[string][]*checked) bool {
@@ -326,6 +330,7 @@ func (v *Verifier) check(a *attest.Attestation, subject Subject) *checked {
 		c.fail("statement", "%v", err)
 		return c
 	}
+	c.claimedType = st.PredicateType
 	claimed := claimedID(st.PredicateType, pred)
 	role, signer, res, err := v.identify(a, st.PredicateType, claimed)
 	if err != nil {
@@ -412,7 +417,10 @@ func (v *Verifier) identify(a *attest.Attestation, predType, claimed string) (Ro
 func (v *Verifier) verifySignature(a *attest.Attestation, s *policy.Signer) (*BundleResult, error) {
 	keys := make([]attest.VerificationKey, len(s.Keys))
 	for i, k := range s.Keys {
-		keys[i] = attest.VerificationKey{Public: k.Public(), KeyID: k.KeyID}
+		keys[i] = attest.VerificationKey{Public: k.Public()}
+		if k.KeyID != nil {
+			keys[i].KeyID, keys[i].CheckKeyID = *k.KeyID, true
+		}
 	}
 	if a.Bundle == nil {
 		// A bare DSSE envelope: keys only, and no log evidence.
