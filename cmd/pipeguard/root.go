@@ -128,6 +128,8 @@ func newRootCmd(g *globals) *cobra.Command {
 		newTrustedRootCmd(g),
 		newVerifyCmd(g),
 		newPolicyCmd(g),
+		newServerCmd(g),
+		newHoneytokenCmd(g),
 	)
 	return root
 }
