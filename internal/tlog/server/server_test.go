@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -269,7 +269,9 @@ func TestCosignVerifiesBundleWithOurLogEntry(t *testing.T) {
 	}
 }
 
-func protoClone(b *protobundle.Bundle) *protobundle.Bundle { return proto.Clone(b).(*protobundle.Bundle) }
+func protoClone(b *protobundle.Bundle) *protobundle.Bundle {
+	return proto.Clone(b).(*protobundle.Bundle)
+}
 
 func TestSubmissionsRefused(t *testing.T) {
 	ts := newTestServer(t, "")
