@@ -127,6 +127,8 @@ func newRootCmd(g *globals) *cobra.Command {
 		newVerifyEnvelopeCmd(g),
 		newTrustedRootCmd(g),
 		newVerifyCmd(g),
+		newAttachCmd(g),
+		newWebhookCmd(g),
 		newPolicyCmd(g),
 		newServerCmd(g),
 		newHoneytokenCmd(g),

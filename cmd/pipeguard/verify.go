@@ -106,6 +106,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	sf.register(c)
 	c.Flags().Lookup("key").Usage = "private key that signs the VSA (default: the home's signing key)"
 	// subcommands
+	c.AddCommand(newVerifyImageCmd(g))
 	return c
 }
 

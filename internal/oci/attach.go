@@ -57,6 +57,9 @@ func (c *Client) Attach(ctx context.Context, subject name.Digest, bundles [][]by
 	}
 	infos := make([]*BundleInfo, len(bundles))
 	for i, b := range bundles {
+		if len(b) > maxBundleSize {
+			return nil, fmt.Errorf("bundle %d is %d bytes; readers accept at most %d", i+1, len(b), maxBundleSize)
+		}
 		info, err := ParseBundle(b)
 		if err != nil {
 			return nil, fmt.Errorf("bundle %d: %w", i+1, err)

@@ -2,6 +2,9 @@ package oci
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/pipeguard/pipeguard/internal/attest"
@@ -40,5 +43,43 @@ func (p policyJudge) Judge(ctx context.Context, s Subject, atts [][]byte) (*Verd
 	for _, f := range r.Failures {
 		out.Failures = append(out.Failures, Failure{Attestation: f.Attestation, Rule: f.Rule, Reason: f.Reason})
 	}
+	return out, nil
+}
+
+// VSAReport returns the policy report a VSA for a passing image result is
+// signed from, about the reference's own digest. When an index passed
+// because each of its platforms did, the report for the index combines
+// theirs: it is verified exactly when all of them are, at the lowest level
+// any of them reached.
+func VSAReport(res *ImageResult) (*verify.Report, error) {
+	if !res.Passed || len(res.Results) == 0 {
+		return nil, errors.New("a VSA is only written for an image that passed")
+	}
+	subject := verify.Subject{Name: res.Resolved.Ref.Context().Name(), Digests: map[string]string{res.Resolved.Digest.Algorithm: res.Resolved.Digest.Hex}}
+	top := res.Results[0]
+	if top.Verdict.Passed {
+		r, ok := top.Verdict.Evidence.(*verify.Report)
+		if !ok {
+			return nil, errors.New("the verdict carries no policy report")
+		}
+		return r, nil
+	}
+	out := &verify.Report{Subject: subject, Passed: true}
+	var levels []string
+	for i, d := range res.Results[1:] {
+		r, ok := d.Verdict.Evidence.(*verify.Report)
+		if !ok || !r.Passed {
+			return nil, fmt.Errorf("platform %s did not pass", d.Platform)
+		}
+		out.PolicyDigest = r.PolicyDigest
+		out.Evidence = append(out.Evidence, r.Evidence...)
+		out.InputAttestations = append(out.InputAttestations, r.InputAttestations...)
+		if i == 0 {
+			levels = slices.Clone(r.VerifiedLevels)
+		} else {
+			levels = slices.DeleteFunc(levels, func(l string) bool { return !slices.Contains(r.VerifiedLevels, l) })
+		}
+	}
+	out.VerifiedLevels = levels
 	return out, nil
 }

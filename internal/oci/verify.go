@@ -155,3 +155,6 @@ func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Has
 	r.Verdict = v
 	return r, nil
 }
+
+// DigestString is the reference pinned to the digest it resolved to.
+func (r *ImageResult) DigestString() string { return r.Resolved.DigestRef().String() }
