@@ -118,7 +118,12 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 			return fail(fmt.Errorf("listening for HTTP: %w", err))
 		}
 		closers = append(closers, func() { ln.Close() })
-		httpLn = netutil.LimitListener(ln, cfg.MaxConns)
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		tlsCfg, err := decoy.SelfSignedTLS(host)
+		if err != nil {
+			return fail(fmt.Errorf("making the decoy TLS certificate: %w", err))
+		}
+		httpLn = decoy.SniffTLS(netutil.LimitListener(ln, cfg.MaxConns), tlsCfg)
 		s.HTTPAddr = ln.Addr()
 	}
 	if cfg.DNSAddr != "" {

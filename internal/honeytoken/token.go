@@ -288,6 +288,9 @@ func generate(o CreateOptions) (Material, error) {
 		if err != nil {
 			return m, err
 		}
+		// kubectl only sends credentials over TLS; the HTTP decoy port
+		// also speaks TLS.
+		u.Scheme = "https"
 		m.Endpoint = u.String()
 		m.Cluster = "prod-" + randString(lowerAlnum, 5)
 		m.Value = kubeToken(m.Cluster)
