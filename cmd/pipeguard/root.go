@@ -121,6 +121,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.AddCommand(
 		newInitCmd(g),
 		newKeyCmd(g),
+		newSecretsCmd(g),
 		newSignBlobCmd(g),
 		newAttestCmd(g),
 		newVerifyBundleCmd(g),
@@ -131,7 +132,9 @@ func newRootCmd(g *globals) *cobra.Command {
 		newWebhookCmd(g),
 		newPolicyCmd(g),
 		newServerCmd(g),
+		newLogCmd(g),
 		newHoneytokenCmd(g),
+		newBuildCmd(g), newSandboxInitCmd(),
 	)
 	return root
 }

@@ -1,8 +1,10 @@
 package tlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,8 +14,11 @@ import (
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
 	"github.com/transparency-dev/tessera/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -65,14 +70,14 @@ func (id *Identity) VerifyEntry(tle *protorekor.TransparencyLogEntry) (*flog.Che
 
 // VerifyConsistency proves, from the log's tiles, that the tree of newer
 // extends the tree of older: the log was only appended to. Both
-// checkpoints must already be verified.
+// checkpoints must already be verified. A failed proof is an *Alert.
 func VerifyConsistency(ctx context.Context, tiles client.TileFetcherFunc, older, newer *flog.Checkpoint) error {
 	if newer.Size < older.Size {
-		return fmt.Errorf("log shrank: checkpoint of size %d after one of size %d", newer.Size, older.Size)
+		return alertf("log shrank: checkpoint of size %d after one of size %d", newer.Size, older.Size)
 	}
 	if newer.Size == older.Size {
 		if string(newer.Hash) != string(older.Hash) {
-			return fmt.Errorf("log forked: two different roots for size %d", newer.Size)
+			return alertf("log forked: two different roots for size %d", newer.Size)
 		}
 		return nil
 	}
@@ -88,7 +93,7 @@ func VerifyConsistency(ctx context.Context, tiles client.TileFetcherFunc, older,
 		return fmt.Errorf("fetching consistency proof %d->%d: %w", older.Size, newer.Size, err)
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, older.Size, newer.Size, p, older.Hash, newer.Hash); err != nil {
-		return fmt.Errorf("log rewritten: checkpoint of size %d is not consistent with the earlier one of size %d: %w", newer.Size, older.Size, err)
+		return alertf("log rewritten: checkpoint of size %d is not consistent with the earlier one of size %d: %v", newer.Size, older.Size, err)
 	}
 	return nil
 }
@@ -122,9 +127,59 @@ func (id *Identity) TrustedRoot(baseURL string, since time.Time) ([]byte, error)
 			LogId: &protocommon.LogId{KeyId: id.LogID()},
 		}},
 	}
-	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(tr)
+	compactJSON, err := protojson.Marshal(tr)
 	if err != nil {
 		return nil, fmt.Errorf("encoding trusted root: %w", err)
 	}
-	return append(out, '\n'), nil
+	var out bytes.Buffer
+	if err := json.Indent(&out, compactJSON, "", "  "); err != nil {
+		return nil, fmt.Errorf("encoding trusted root: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// EntryBundleFetcher reads entry bundles (C2SP tlog-tiles).
+type EntryBundleFetcher func(ctx context.Context, index uint64, p uint8) ([]byte, error)
+
+// Audit recomputes the tree of cp from every entry the log serves and
+// checks that it has cp's root, and that every entry is a well-formed
+// hashedrekord v0.0.2 entry: a full audit of what the checkpoint commits to.
+func Audit(ctx context.Context, bundles EntryBundleFetcher, cp *flog.Checkpoint) error {
+	rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	r := rf.NewEmptyRange(0)
+	for idx := uint64(0); idx < cp.Size; idx += layout.EntryBundleWidth {
+		n := layout.PartialTileSize(0, idx/layout.EntryBundleWidth, cp.Size)
+		raw, err := bundles(ctx, idx/layout.EntryBundleWidth, n)
+		if err != nil {
+			return fmt.Errorf("reading entries from %d: %w", idx, err)
+		}
+		var eb api.EntryBundle
+		if err := eb.UnmarshalText(raw); err != nil {
+			return alertf("entry bundle at %d is malformed: %v", idx, err)
+		}
+		want := min(uint64(layout.EntryBundleWidth), cp.Size-idx)
+		if uint64(len(eb.Entries)) < want {
+			return alertf("entry bundle at %d holds %d entries, want %d", idx, len(eb.Entries), want)
+		}
+		for i, e := range eb.Entries[:want] {
+			if _, err := ParseEntryBody(e); err != nil {
+				return alertf("entry %d: %v", idx+uint64(i), err)
+			}
+			if err := r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil); err != nil {
+				return err
+			}
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if cp.Size == 0 {
+		root = rfc6962.DefaultHasher.EmptyRoot()
+	}
+	if string(root) != string(cp.Hash) {
+		return alertf("the log's entries do not hash to the checkpoint's root for size %d", cp.Size)
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"k8s.io/klog/v2"
+
 	"github.com/pipeguard/pipeguard/internal/store"
 	"github.com/pipeguard/pipeguard/internal/tlog"
 )
@@ -105,6 +107,8 @@ func Run(ctx context.Context, c Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Tessera logs through klog: send it to the same structured log.
+	klog.SetSlogLogger(log.With("component", "tessera"))
 	origin := c.Origin
 	if origin == "" {
 		if _, err := tlog.LoadPublicIdentity(LogDir(c.Home)); errors.Is(err, tlog.ErrNoIdentity) {

@@ -114,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST "+tlog.PathEntries, "add_entry", s.addEntry)
 	handle("GET "+tlog.PathCheckpoint, "checkpoint", s.tiles)
 	handle("GET /tile/", "tile", s.tiles)
+	handle("GET "+tlog.PathVerifierKey, "verifier_key", s.verifierKey)
 	handle("POST "+tlog.PathAttestations, "put_attestation", s.putAttestation)
 	handle("GET "+tlog.PathAttestations, "get_attestations", s.getAttestations)
 	return mux
@@ -283,6 +284,11 @@ func (s *Server) tiles(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 	}
 	w.Write(data)
+}
+
+func (s *Server) verifierKey(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, s.log.Identity().VerifierKey()+"\n")
 }
 
 // Serve runs the server on ln until ctx is done, then shuts down
