@@ -1,0 +1,3 @@
+module github.com/pipeguard/pipeguard/examples/hello
+
+go 1.26
