@@ -55,3 +55,15 @@ func find() (string, bool) {
 		dir = parent
 	}
 }
+
+// Lookup returns the shared test data path joined with elem, and whether
+// it exists, without skipping: fuzz tests use it for optional seeds.
+func Lookup(elem ...string) (string, bool) {
+	root, ok := find()
+	if !ok {
+		return "", false
+	}
+	p := filepath.Join(append([]string{root}, elem...)...)
+	_, err := os.Stat(p)
+	return p, err == nil
+}
