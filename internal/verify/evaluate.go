@@ -348,7 +348,10 @@ func (v *Verifier) check(a *attest.Attestation, subject Subject) *checked {
 	if v.pol.Require.TransparencyLog && res.TlogEntries == 0 {
 		c.fail("require.transparencyLog", "has no verified transparency log entry")
 	}
-	if (role == RoleBuilder || role == RoleVerifier) && !signer.MatchID(claimed) {
+	// Provenance and VSAs name their builder or verifier; that claim must be
+	// the trusted signer's own. Other predicates claim no such identity.
+	pairs := isProvenance(st.PredicateType) || st.PredicateType == attest.PredicateSLSAVSAV1
+	if pairs && !signer.MatchID(claimed) {
 		c.fail("signers."+string(role)+"s", "signed by %s %q but claims %s %q: the signer and the %s it claims must be the same",
 			role, signer.ID, role, claimed, role)
 	}

@@ -342,3 +342,22 @@ func blob(t testing.TB, s *sign.Signer, data []byte) []byte {
 	}
 	return out
 }
+
+// TestOtherTypesSignedByBuilderKey: a predicate type other than provenance
+// or VSA, signed with a key the policy trusts as a builder, counts; the
+// builder pairing applies only to provenance.
+func TestOtherTypesSignedByBuilderKey(t *testing.T) {
+	f := newFixture(t)
+	const scan = "https://pipeguard.dev/attestations/secret-scan/v1"
+	p := strings.Replace(f.policy("", ""), "    - type: https://slsa.dev/provenance/v1\n", "    - type: https://slsa.dev/provenance/v1\n    - type: "+scan+"\n", 1)
+	inputs := [][]byte{
+		f.bundle(t, f.builder, f.digest, attest.PredicateSLSAProvenanceV1, f.provenance(nil), nil),
+		f.bundle(t, f.builder, f.digest, scan, map[string]any{"findings": []any{}, "timestamp": f.now.Format(time.RFC3339)}, nil),
+	}
+	if r := f.run(t, p, f.subject(), inputs...); !r.Passed {
+		t.Fatalf("refused: %v", r.Failures)
+	}
+	if r := f.run(t, p, f.subject(), inputs[0]); r.Passed {
+		t.Fatal("passed without the required scan attestation")
+	}
+}
