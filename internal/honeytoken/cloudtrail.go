@@ -41,6 +41,8 @@ type IngestResult struct {
 	Files   int `json:"files"`
 	Records int `json:"records"`
 	Hits    int `json:"hits"`
+	// Skipped counts files in a directory that are not CloudTrail logs.
+	Skipped int `json:"skipped"`
 }
 
 // IngestCloudTrail reads CloudTrail log files (JSON, optionally gzipped;
@@ -76,6 +78,10 @@ func (r *Recorder) IngestCloudTrail(ctx context.Context, path string) (IngestRes
 	}
 	for _, f := range files {
 		hits, keys, n, err := r.parseCloudTrail(f)
+		if errors.Is(err, errNotCloudTrail) && fi.IsDir() {
+			res.Skipped++
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
@@ -117,11 +123,12 @@ func (r *Recorder) parseCloudTrail(path string) ([]Hit, []string, int, error) {
 	var doc struct {
 		Records []cloudTrailRecord `json:"Records"`
 	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil || top["Records"] == nil {
+		return nil, nil, 0, fmt.Errorf("%s: %w", path, errNotCloudTrail)
+	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, nil, 0, fmt.Errorf("CloudTrail log %s: %w", path, err)
-	}
-	if doc.Records == nil {
-		return nil, nil, 0, fmt.Errorf("CloudTrail log %s has no Records array", path)
 	}
 	var hits []Hit
 	var keys []string
@@ -172,6 +179,10 @@ func clean(s string, max int) string {
 	}
 	return b.String()
 }
+
+// errNotCloudTrail marks a JSON file that is not a CloudTrail log (no
+// top-level Records).
+var errNotCloudTrail = errors.New("not a CloudTrail log (no top-level Records array)")
 
 // errNoFile is returned by Plant when the type has no file form.
 var errNoFile = errors.New("this token type is planted as a bare value (a URL or hostname), not a file")

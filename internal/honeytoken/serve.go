@@ -201,12 +201,13 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 		listeners.Wait()
 		stopRec()
 		rec.Wait()
-		// One last delivery round for what the drain raised.
+		stopDisp()
+		disp.Wait()
+		// One last, bounded delivery round for what the drain raised;
+		// the workers have stopped, so nothing is sent twice.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		s.Dispatcher.Drain(dctx)
 		cancel()
-		stopDisp()
-		disp.Wait()
 	}()
 	return s, nil
 }
