@@ -29,11 +29,11 @@ type histogram struct {
 
 func newMetrics() *metrics {
 	m := &metrics{counters: map[string]map[string]float64{}, hist: map[string]*histogram{}, help: map[string]string{
-		"pipeguard_admission_requests_total":      "Admission reviews answered, by endpoint and decision.",
-		"pipeguard_admission_verifications_total": "Image verifications run (cache misses), by result.",
-		"pipeguard_admission_cache_total":         "Verdict cache lookups, by result.",
+		"pipeguard_admission_requests_total":       "Admission reviews answered, by endpoint and decision.",
+		"pipeguard_admission_verifications_total":  "Image verifications run (cache misses), by result.",
+		"pipeguard_admission_cache_total":          "Verdict cache lookups, by result.",
 		"pipeguard_admission_policy_reloads_total": "Policy reload attempts, by result.",
-		"pipeguard_admission_bad_requests_total":  "Requests refused before review (HTTP 4xx).",
+		"pipeguard_admission_bad_requests_total":   "Requests refused before review (HTTP 4xx).",
 	}}
 	return m
 }
