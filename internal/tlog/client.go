@@ -217,7 +217,9 @@ func (c *Client) checkEntry(req *rekortilespb.HashedRekordRequestV002, data []by
 
 func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte, auth bool) (*http.Response, error) {
 	u := *c.base
+	path, query, _ := strings.Cut(path, "?")
 	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)

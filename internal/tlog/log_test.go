@@ -353,3 +353,35 @@ func TestIdentityRoundTripAndOrigin(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseRequest(f *testing.F) {
+	s := newTestSigner(f)
+	good, _ := MarshalRequest(s.request(f, "seed"))
+	f.Add(good)
+	f.Add([]byte(`{"hashedRekordRequestV002":{}}`))
+	f.Add([]byte(`{"hashedRekordRequestV002":{"digest":"AA==","signature":{"content":"AA==","verifier":{"x509Certificate":{"rawBytes":"AA=="}}}}}`))
+	f.Add([]byte("null"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		hr, err := ParseRequest(body)
+		if err != nil {
+			return
+		}
+		e, err := NewEntry(hr)
+		if err != nil {
+			return
+		}
+		if _, err := ParseEntryBody(e.Body); err != nil {
+			t.Fatalf("accepted entry's body does not parse: %v", err)
+		}
+	})
+}
+
+func FuzzParseEntryBody(f *testing.F) {
+	s := newTestSigner(f)
+	f.Add(s.entry(f, "seed").Body)
+	f.Add([]byte(`{"kind":"hashedrekord","apiVersion":"0.0.1"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ParseEntryBody(body)
+	})
+}

@@ -42,7 +42,7 @@ type testServer struct {
 
 // newTestServer runs a real log (Tessera POSIX) and store (SQLite, or
 // PostgreSQL when dsn is given) behind an HTTP listener on 127.0.0.1.
-func newTestServer(t *testing.T, dsn string, opts ...Option) *testServer {
+func newTestServer(t testing.TB, dsn string, opts ...Option) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -81,7 +81,7 @@ type testBuilder struct {
 	token  string
 }
 
-func (ts *testServer) addBuilder(t *testing.T, name, alg string) *testBuilder {
+func (ts *testServer) addBuilder(t testing.TB, name, alg string) *testBuilder {
 	t.Helper()
 	k, err := sign.GenerateKey(alg)
 	if err != nil {
@@ -102,7 +102,7 @@ func (ts *testServer) addBuilder(t *testing.T, name, alg string) *testBuilder {
 	return &testBuilder{name: name, signer: s, pubPEM: pub, token: tok}
 }
 
-func (ts *testServer) client(t *testing.T, token string) *tlog.Client {
+func (ts *testServer) client(t testing.TB, token string) *tlog.Client {
 	t.Helper()
 	c, err := tlog.NewClient(ts.url, token)
 	if err != nil {
