@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Kinds of registry.
@@ -44,7 +45,24 @@ type Registry struct {
 
 // Start runs a registry of the given kind on a free loopback port for the
 // life of t. A missing binary skips the test with how to install it.
-func Start(t testing.TB, kind string) *Registry {
+func Start(t testing.TB, kind string) *Registry { return start(t, kind, "") }
+
+// StartPrivate runs a distribution registry that requires basic auth with
+// user and password.
+func StartPrivate(t testing.TB, user, password string) *Registry {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return start(t, Distribution, htpasswd)
+}
+
+func start(t testing.TB, kind, htpasswd string) *Registry {
 	t.Helper()
 	host := freeAddr(t)
 	var cmd *exec.Cmd
@@ -56,6 +74,9 @@ func Start(t testing.TB, kind string) *Registry {
 		}
 		cfg := filepath.Join(t.TempDir(), "config.yml")
 		conf := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(t.TempDir(), "data"), host)
+		if htpasswd != "" {
+			conf += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
+		}
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +121,7 @@ func waitReady(t testing.TB, host, logPath string) {
 		resp, err := http.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return
 			}
 		}
@@ -126,22 +147,22 @@ func testRegistryBinary(t testing.TB) string {
 }
 
 // PushImage pushes a small random image to ref and returns its digest.
-func PushImage(t testing.TB, ref string) v1.Hash {
+func PushImage(t testing.TB, ref string, opts ...remote.Option) v1.Hash {
 	t.Helper()
 	img, err := random.Image(256, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
-	return push(t, ref, img)
+	return push(t, ref, img, opts...)
 }
 
-func push(t testing.TB, ref string, img v1.Image) v1.Hash {
+func push(t testing.TB, ref string, img v1.Image, opts ...remote.Option) v1.Hash {
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img); err != nil {
+	if err := remote.Write(r, img, opts...); err != nil {
 		t.Fatalf("pushing %s: %v", ref, err)
 	}
 	d, err := img.Digest()
