@@ -80,7 +80,10 @@ LOG_LEVEL=info
 PORT=8080
 DATABASE_URL=%s
 DATABASE_POOL_SIZE=20
-`, m.Value)}, true
+# for the migration job
+DB_USER=%s
+DB_PASSWORD=%s
+`, m.Value, m.Username, m.Password)}, true
 	case TypeGitHub:
 		return File{Name: ".env", Content: fmt.Sprintf("# release automation\nGITHUB_OWNER=platform\nGITHUB_TOKEN=%s\n", m.Value)}, true
 	case TypeSlack:
