@@ -249,6 +249,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 
 	var logBuf strings.Builder
 	logW := io.MultiWriter(&logBuf, b.output)
+	// This build's own directory stays hidden too, should a read-only
+	// mount contain it.
+	hidden = append(hidden, base)
 	run := &runner{b: b, base: base, ws: ws, deps: deps, root: root, tmp: tmp, ro: roDirs, links: links, hide: hidden, workdir: workdir, out: logW}
 	iso := run.isolation(req.Hermetic)
 

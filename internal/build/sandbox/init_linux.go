@@ -177,6 +177,11 @@ func setupRoot(spec *Spec) error {
 		return fmt.Errorf("unavailable: mounting the new root: %v", err)
 	}
 	in := func(p string) string { return filepath.Join(root, p) }
+	// The private /tmp comes first so that a read-only bind below /tmp
+	// (a test binary's directory, say) lands on top of it.
+	if err := mountTmpfs(in("/tmp"), "mode=1777", 0); err != nil {
+		return err
+	}
 	for _, d := range spec.ReadOnly {
 		if err := bindDir(d, in(d), true); err != nil {
 			return err
@@ -194,9 +199,6 @@ func setupRoot(spec *Spec) error {
 		if err := bindDir(spec.Deps, in(DepsDir), !spec.DepsWritable); err != nil {
 			return err
 		}
-	}
-	if err := mountTmpfs(in("/tmp"), "mode=1777", 0); err != nil {
-		return err
 	}
 	if err := setupDev(in("/dev")); err != nil {
 		return err
