@@ -444,7 +444,7 @@ func TestAdversarial(t *testing.T) {
 	}{
 		{
 			name: "read the key and the home",
-			req: Request{Command: script(fmt.Sprintf(`mkdir out; { cat %[1]s/keys/signing.key; ls -la %[1]s %[1]s/keys; cat %[1]s/config.yaml; } > out/r 2>&1; echo done >> out/r`, f.home.Dir))},
+			req:  Request{Command: script(fmt.Sprintf(`mkdir out; { cat %[1]s/keys/signing.key; ls -la %[1]s %[1]s/keys; cat %[1]s/config.yaml; } > out/r 2>&1; echo done >> out/r`, f.home.Dir))},
 			check: func(t *testing.T, out string) {
 				if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, "signing.pub") || strings.Contains(out, "builderID") {
 					t.Fatalf("home visible: %s", out)
@@ -453,7 +453,7 @@ func TestAdversarial(t *testing.T) {
 		},
 		{
 			name: "read the key through a mount that contains the home",
-			req: Request{ReadOnly: []string{filepath.Dir(f.home.Dir)}, Command: script(fmt.Sprintf(`mkdir out; { ls -la %[1]s; cat %[1]s/keys/signing.key; ls %[2]s; } > out/r 2>&1; echo done >> out/r`, f.home.Dir, filepath.Dir(f.home.Dir)))},
+			req:  Request{ReadOnly: []string{filepath.Dir(f.home.Dir)}, Command: script(fmt.Sprintf(`mkdir out; { ls -la %[1]s; cat %[1]s/keys/signing.key; ls %[2]s; } > out/r 2>&1; echo done >> out/r`, f.home.Dir, filepath.Dir(f.home.Dir)))},
 			check: func(t *testing.T, out string) {
 				if strings.Contains(out, "PRIVATE KEY") || strings.Contains(out, "signing.pub") || strings.Contains(out, "config.yaml") {
 					t.Fatalf("home visible: %s", out)
@@ -465,7 +465,7 @@ func TestAdversarial(t *testing.T) {
 		},
 		{
 			name: "read the control plane's environment and memory",
-			req: Request{Command: script(fmt.Sprintf(`mkdir out; { env; cat /proc/%[1]d/environ; cat /proc/1/environ; cat /proc/1/mem; head -c 64 /proc/%[1]d/mem; cat /proc/*/environ; } > out/r 2>&1; echo done >> out/r`, os.Getpid()))},
+			req:  Request{Command: script(fmt.Sprintf(`mkdir out; { env; cat /proc/%[1]d/environ; cat /proc/1/environ; cat /proc/1/mem; head -c 64 /proc/%[1]d/mem; cat /proc/*/environ; } > out/r 2>&1; echo done >> out/r`, os.Getpid()))},
 			check: func(t *testing.T, out string) {
 				if strings.Contains(out, testPassword) || strings.Contains(out, "token-canary") || strings.Contains(out, "PIPEGUARD") {
 					t.Fatalf("secret visible: %s", out)
@@ -492,7 +492,7 @@ func TestAdversarial(t *testing.T) {
 		},
 		{
 			name: "write outside the workspace",
-			req: Request{ReadOnly: []string{outside}, Command: script(fmt.Sprintf(`mkdir out; for p in /evil /usr/evil /etc/evil /workspace/../evil %[1]s/evil %[2]s/evil %[3]s/evil /proc/sys/kernel/hostname; do (echo x > $p) 2>/dev/null && echo "wrote $p"; done > out/r; echo done >> out/r`, outside, repo, f.home.Dir))},
+			req:  Request{ReadOnly: []string{outside}, Command: script(fmt.Sprintf(`mkdir out; for p in /evil /usr/evil /etc/evil /workspace/../evil %[1]s/evil %[2]s/evil %[3]s/evil /proc/sys/kernel/hostname; do (echo x > $p) 2>/dev/null && echo "wrote $p"; done > out/r; echo done >> out/r`, outside, repo, f.home.Dir))},
 			check: func(t *testing.T, out string) {
 				if strings.Contains(out, "wrote") {
 					t.Fatalf("wrote outside the workspace: %s", out)
