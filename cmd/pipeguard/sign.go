@@ -15,6 +15,7 @@ import (
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/sign"
+	"github.com/pipeguard/pipeguard/internal/tlog"
 )
 
 // signerFlags selects the signing key: --key, else the home's key.
@@ -26,9 +27,49 @@ func (f *signerFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.key, "key", "", "private key file (pipeguard, cosign or PEM; default: the home's signing key)")
 }
 
-func (f *signerFlags) signer(ctx context.Context, g *globals) (*sign.Signer, error) {
+// logFlags submit signatures to a pipeguard transparency log.
+type logFlags struct {
+	url string
+}
+
+func (f *logFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.url, "log", "", "transparency log URL: submit, wait for inclusion and put the proof into the bundle (write token from "+tlog.EnvToken+")")
+}
+
+// client returns the log client, or nil without --log.
+func (f *logFlags) client() (*tlog.Client, error) {
+	if f.url == "" {
+		return nil, nil
+	}
+	c, err := tlog.NewClient(f.url, os.Getenv(tlog.EnvToken))
+	if err != nil {
+		return nil, errored(err)
+	}
+	return c, nil
+}
+
+// bundleOptions adds the log to a signing when --log is given.
+func (f *logFlags) bundleOptions() ([]sign.BundleOption, *tlog.Client, error) {
+	c, err := f.client()
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	return []sign.BundleOption{sign.WithTransparencyLog(c)}, c, nil
+}
+
+// signerOptions: logs of the Rekor v2 kind take Ed25519 signatures only
+// pre-hashed (Ed25519ph); without a log, plain Ed25519 is what other tools
+// expect.
+func (f *logFlags) signerOptions(c *tlog.Client) []sign.SignerOption {
+	if c == nil {
+		return nil
+	}
+	return []sign.SignerOption{sign.WithEd25519ph()}
+}
+
+func (f *signerFlags) signer(ctx context.Context, g *globals, opts ...sign.SignerOption) (*sign.Signer, error) {
 	if f.key != "" {
-		s, err := home.LoadSigner(f.key, g.password)
+		s, err := home.LoadSigner(f.key, g.password, opts...)
 		if err != nil {
 			return nil, errored(err)
 		}
@@ -38,7 +79,7 @@ func (f *signerFlags) signer(ctx context.Context, g *globals) (*sign.Signer, err
 	if err != nil {
 		return nil, err
 	}
-	s, err := h.Signer(ctx)
+	s, err := h.Signer(ctx, opts...)
 	if err != nil {
 		return nil, errored(err)
 	}
@@ -47,6 +88,7 @@ func (f *signerFlags) signer(ctx context.Context, g *globals) (*sign.Signer, err
 
 func newSignBlobCmd(g *globals) *cobra.Command {
 	var sf signerFlags
+	var lf logFlags
 	var out string
 	c := &cobra.Command{
 		Use:   "sign-blob --bundle OUT FILE",
@@ -60,11 +102,15 @@ func newSignBlobCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return errored(fmt.Errorf("reading artifact: %w", err))
 			}
-			s, err := sf.signer(cmd.Context(), g)
+			bopts, logClient, err := lf.bundleOptions()
 			if err != nil {
 				return err
 			}
-			b, err := s.Blob(cmd.Context(), data)
+			s, err := sf.signer(cmd.Context(), g, lf.signerOptions(logClient)...)
+			if err != nil {
+				return err
+			}
+			b, err := s.Blob(cmd.Context(), data, bopts...)
 			if err != nil {
 				return errored(err)
 			}
@@ -76,12 +122,14 @@ func newSignBlobCmd(g *globals) *cobra.Command {
 		},
 	}
 	sf.register(c)
+	lf.register(c)
 	c.Flags().StringVar(&out, "bundle", "", "where to write the bundle")
 	return c
 }
 
 func newAttestCmd(g *globals) *cobra.Command {
 	var sf signerFlags
+	var lf logFlags
 	var out, predType, predPath string
 	var digests []string
 	c := &cobra.Command{
@@ -109,22 +157,37 @@ func newAttestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return errored(err)
 			}
-			s, err := sf.signer(cmd.Context(), g)
+			bopts, logClient, err := lf.bundleOptions()
 			if err != nil {
 				return err
 			}
-			b, err := s.DSSE(cmd.Context(), attest.PayloadType, st)
+			s, err := sf.signer(cmd.Context(), g, lf.signerOptions(logClient)...)
+			if err != nil {
+				return err
+			}
+			b, err := s.DSSE(cmd.Context(), attest.PayloadType, st, bopts...)
 			if err != nil {
 				return errored(err)
 			}
 			if err := attest.WriteBundle(out, b); err != nil {
 				return errored(err)
 			}
+			if logClient != nil {
+				// The server's store indexes it by subject for verifiers.
+				data, err := attest.MarshalBundle(b)
+				if err != nil {
+					return errored(err)
+				}
+				if err := logClient.PutAttestation(cmd.Context(), data); err != nil {
+					return errored(fmt.Errorf("the entry is logged and %s written, but storing the attestation failed: %w", out, err))
+				}
+			}
 			fmt.Fprintf(g.stderr, "wrote %s\n", out)
 			return nil
 		},
 	}
 	sf.register(c)
+	lf.register(c)
 	c.Flags().StringVar(&out, "bundle", "", "where to write the bundle")
 	c.Flags().StringVar(&predType, "type", "", "predicate type URI (e.g. https://slsa.dev/provenance/v1)")
 	c.Flags().StringVar(&predPath, "predicate", "", "predicate JSON file")

@@ -109,11 +109,11 @@ func checkWithKey(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, k at
 	if t.TrustedRoot != nil {
 		material = append(material, t.TrustedRoot)
 	}
-	opts, err := evidenceOptions(b, t, false)
+	opts, tlog, err := evidenceOptions(b, t, false)
 	if err != nil {
 		return nil, err
 	}
-	return run(b, material, opts, sgverify.NewPolicy(artifact, sgverify.WithKey()))
+	return run(b, material, opts, tlog, sgverify.NewPolicy(artifact, sgverify.WithKey()))
 }
 
 func checkKeyless(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, t BundleTrust) (*BundleResult, error) {
@@ -125,11 +125,11 @@ func checkKeyless(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, t Bu
 	if err != nil {
 		return nil, fmt.Errorf("invalid certificate identity: %w", err)
 	}
-	opts, err := evidenceOptions(b, t, true)
+	opts, tlog, err := evidenceOptions(b, t, true)
 	if err != nil {
 		return nil, err
 	}
-	res, err := run(b, t.TrustedRoot, opts, sgverify.NewPolicy(artifact, sgverify.WithCertificateIdentity(cid)))
+	res, err := run(b, t.TrustedRoot, opts, tlog, sgverify.NewPolicy(artifact, sgverify.WithCertificateIdentity(cid)))
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +143,10 @@ func checkKeyless(b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption, t Bu
 // such authorities. Key-signed bundles must prove whatever evidence they
 // carry, and may carry none (like cosign's --insecure-ignore-tlog) unless
 // the caller requires a log entry.
-func evidenceOptions(b *bundle.Bundle, t BundleTrust, keyless bool) ([]sgverify.VerifierOption, error) {
+func evidenceOptions(b *bundle.Bundle, t BundleTrust, keyless bool) (opts []sgverify.VerifierOption, tlog bool, err error) {
 	tss, err := b.Timestamps()
 	if err != nil {
-		return nil, fmt.Errorf("reading bundle timestamps: %w", err)
+		return nil, false, fmt.Errorf("reading bundle timestamps: %w", err)
 	}
 	hasTlog := len(b.GetVerificationMaterial().GetTlogEntries()) > 0
 	var rekorLogs, ctLogs int
@@ -154,31 +154,36 @@ func evidenceOptions(b *bundle.Bundle, t BundleTrust, keyless bool) ([]sgverify.
 		rekorLogs = len(t.TrustedRoot.RekorLogs())
 		ctLogs = len(t.TrustedRoot.CTLogs())
 	}
-	var opts []sgverify.VerifierOption
 	switch {
 	case keyless:
 		if ctLogs > 0 {
 			opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
 		}
 		if rekorLogs > 0 {
-			opts = append(opts, sgverify.WithTransparencyLog(1))
-		}
-		opts = append(opts, sgverify.WithObserverTimestamps(1))
-	case hasTlog || len(tss) > 0 || t.RequireTlog:
-		if hasTlog || t.RequireTlog {
-			opts = append(opts, sgverify.WithTransparencyLog(1))
+			opts, tlog = append(opts, sgverify.WithTransparencyLog(1)), true
 		}
 		opts = append(opts, sgverify.WithObserverTimestamps(1))
 	default:
-		opts = append(opts, sgverify.WithNoObserverTimestamps())
+		if hasTlog || t.RequireTlog {
+			opts, tlog = append(opts, sgverify.WithTransparencyLog(1)), true
+		}
+		// A key has no validity window that a time must anchor, so a time
+		// is verified when the bundle carries one (a timestamp, or a log's
+		// integrated time) but not demanded: Rekor v2 style entries carry
+		// none.
+		if len(tss) > 0 || hasIntegratedTime(b) {
+			opts = append(opts, sgverify.WithObserverTimestamps(1))
+		} else {
+			opts = append(opts, sgverify.WithNoObserverTimestamps())
+		}
 	}
 	if t.RequireTlog && !keyless && rekorLogs == 0 {
-		return nil, errors.New("a transparency log entry is required but the trusted root lists no log")
+		return nil, false, errors.New("a transparency log entry is required but the trusted root lists no log")
 	}
-	return opts, nil
+	return opts, tlog, nil
 }
 
-func run(b *bundle.Bundle, material root.TrustedMaterial, opts []sgverify.VerifierOption, policy sgverify.PolicyBuilder) (*BundleResult, error) {
+func run(b *bundle.Bundle, material root.TrustedMaterial, opts []sgverify.VerifierOption, tlog bool, policy sgverify.PolicyBuilder) (*BundleResult, error) {
 	v, err := sgverify.NewVerifier(material, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("configuring verifier: %w", err)
@@ -196,6 +201,11 @@ func run(b *bundle.Bundle, material root.TrustedMaterial, opts []sgverify.Verifi
 		case "TimestampAuthority":
 			res.Times = append(res.Times, ObservedTime{Source: "tsa", Time: ts.Timestamp})
 		}
+	}
+	// Rekor v2 style entries prove inclusion without a time; sigstore-go
+	// checked every entry when the log was required.
+	if n := len(b.GetVerificationMaterial().GetTlogEntries()); tlog && n > res.TlogEntries {
+		res.TlogEntries = n
 	}
 	if r.VerifiedIdentity != nil {
 		res.SAN = r.VerifiedIdentity.SubjectAlternativeName.SubjectAlternativeName
@@ -216,6 +226,15 @@ func bundleNamesKey(b *bundle.Bundle, keyID string) bool {
 	}
 	for _, s := range b.GetDsseEnvelope().GetSignatures() {
 		if s.GetKeyid() == keyID {
+			return true
+		}
+	}
+	return false
+}
+
+func hasIntegratedTime(b *bundle.Bundle) bool {
+	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
+		if e.GetIntegratedTime() > 0 {
 			return true
 		}
 	}
