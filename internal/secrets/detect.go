@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"bytes"
+	"sync/atomic"
+	"time"
 	"crypto/rand"
 	"math"
 	"sort"
@@ -74,6 +76,11 @@ type Detector struct {
 	maxTargetBytes int
 	noWindows      bool
 	keepShadowed   bool
+	archiveDepth   int
+	// ruleNanos, when set, accumulates the time spent in each rule's
+	// regex (profiling aid for tests and benchmarks).
+	ruleNanos []atomic.Int64
+	ruleBytes []atomic.Int64
 }
 
 type compiledRule struct {
@@ -93,6 +100,10 @@ func WithFingerprintKey(k []byte) DetectorOption { return func(d *Detector) { d.
 // are peeled (default 5, like gitleaks; 0 disables decoding).
 func WithMaxDecodeDepth(n int) DetectorOption { return func(d *Detector) { d.maxDecodeDepth = n } }
 
+// WithMaxArchiveDepth bounds how many nested archives are opened (0: do
+// not open archives).
+func WithMaxArchiveDepth(n int) DetectorOption { return func(d *Detector) { d.archiveDepth = n } }
+
 // WithMaxTargetBytes skips fragments larger than n bytes (0: no limit).
 func WithMaxTargetBytes(n int) DetectorOption { return func(d *Detector) { d.maxTargetBytes = n } }
 
@@ -109,9 +120,13 @@ func keepShadowedGeneric() DetectorOption { return func(d *Detector) { d.keepSha
 // minified megabyte-long line does not turn windows into full scans.
 const maxWindowLine = 16 << 10
 
+// unboundedWindow is the reach assumed for patterns without a length
+// bound when placing windows (see runRule for the fallback).
+const unboundedWindow = 512
+
 // NewDetector compiles cfg.
 func NewDetector(cfg *Config, opts ...DetectorOption) *Detector {
-	d := &Detector{cfg: cfg, maxDecodeDepth: 5}
+	d := &Detector{cfg: cfg, maxDecodeDepth: 5, archiveDepth: DefaultMaxArchiveDepth}
 	for _, o := range opts {
 		o(d)
 	}
@@ -322,10 +337,43 @@ func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string
 		return out
 	}
 	var wins []window
-	if hs == nil || r.maxLen == unbounded || d.noWindows {
+	capped := false
+	switch {
+	case hs == nil || d.noWindows:
 		wins = []window{{0, len(data)}}
-	} else {
+	case r.maxLen == unbounded:
+		// Unbounded patterns get windows as if each match were at most
+		// unboundedWindow long; a match that touches a window's edge may
+		// have been cut short, and then the rule reruns on the whole text.
+		wins = d.windows(data, hs, unboundedWindow)
+		capped = true
+	default:
 		wins = d.windows(data, hs, r.maxLen)
+	}
+	if len(wins) == 1 && wins[0].lo == 0 && wins[0].hi == len(data) {
+		capped = false
+	}
+	if capped {
+		var ms [][2]int
+		for _, w := range wins {
+			for _, m := range r.Regex.FindAllIndex(data[w.lo:w.hi], -1) {
+				if m[0] == 0 && w.lo > 0 || m[1] == w.hi-w.lo && w.hi < len(data) {
+					return d.runRule(ri, data, nil, path, commit, lines, out)
+				}
+				ms = append(ms, [2]int{w.lo + m[0], w.lo + m[1]})
+			}
+		}
+		for _, m := range ms {
+			out = d.emit(r, data, m[0], m[1], path, commit, lines, out)
+		}
+		return out
+	}
+	if d.ruleNanos != nil {
+		t0 := time.Now()
+		defer func() { d.ruleNanos[ri].Add(int64(time.Since(t0))) }()
+		for _, w := range wins {
+			d.ruleBytes[ri].Add(int64(w.hi - w.lo))
+		}
 	}
 	for _, w := range wins {
 		sub := data[w.lo:w.hi]
@@ -537,4 +585,55 @@ func severityOf(r *Rule) string {
 		return "medium"
 	}
 	return "high"
+}
+
+// PathClass says whether a path is skipped outright by a global
+// allowlist and otherwise returns a signature of how the rules treat the
+// path: two paths with the same signature give the same findings for the
+// same content, so a blob seen under both is scanned once.
+func (d *Detector) PathClass(path string) (skip bool, sig string) {
+	if commitOrPathAllowed(d.cfg.Allowlists, path, "") {
+		return true, ""
+	}
+	b := make([]byte, 0, len(d.rules)+1)
+	b = append(b, 'p')
+	for _, r := range d.rules {
+		c := byte('0')
+		if r.Path != nil && r.Path.MatchString(path) {
+			c |= 1
+		}
+		for _, a := range r.Allowlists {
+			if a.pathAllowed(path) {
+				c |= 2
+				break
+			}
+		}
+		b = append(b, c)
+	}
+	return false, string(b)
+}
+
+// CommitAllowed reports whether an allowlist skips findings of rule in
+// commit.
+func (d *Detector) CommitAllowed(commit, rule string) bool {
+	if commit == "" {
+		return false
+	}
+	if commitOrPathAllowed(onlyCommitLists(d.cfg.Allowlists), "", commit) {
+		return true
+	}
+	if r := d.cfg.RuleByID(rule); r != nil {
+		return commitOrPathAllowed(onlyCommitLists(r.Allowlists), "", commit)
+	}
+	return false
+}
+
+func onlyCommitLists(als []*Allowlist) []*Allowlist {
+	var out []*Allowlist
+	for _, a := range als {
+		if len(a.Commits) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }
