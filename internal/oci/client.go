@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -32,6 +33,15 @@ type Client struct {
 	transport http.RoundTripper
 	insecure  bool
 	userAgent string
+	// puller keeps each repository's authenticated transport between
+	// calls: without it every read pings /v2/ and fetches a token again,
+	// which doubles a cold verification's round trips.
+	puller *lazyPuller
+}
+
+type lazyPuller struct {
+	once sync.Once
+	p    *remote.Puller
 }
 
 // Option configures a Client.
@@ -54,6 +64,7 @@ func New(opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	c.puller = &lazyPuller{}
 	return c
 }
 
@@ -63,6 +74,7 @@ func New(opts ...Option) *Client {
 func (c *Client) WithExtraKeychain(k authn.Keychain) *Client {
 	cp := *c
 	cp.keychain = authn.NewMultiKeychain(k, c.keychain)
+	cp.puller = &lazyPuller{}
 	return &cp
 }
 
@@ -84,13 +96,23 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 	return ref, nil
 }
 
-func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
+func (c *Client) baseOptions() []remote.Option {
 	return []remote.Option{
-		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(c.keychain),
 		remote.WithTransport(c.transport),
 		remote.WithUserAgent(c.userAgent),
 	}
+}
+
+func (c *Client) remoteOptions(ctx context.Context) []remote.Option {
+	opts := append(c.baseOptions(), remote.WithContext(ctx))
+	c.puller.once.Do(func() {
+		c.puller.p, _ = remote.NewPuller(c.baseOptions()...)
+	})
+	if c.puller.p != nil {
+		opts = append(opts, remote.Reuse(c.puller.p))
+	}
+	return opts
 }
 
 // Platform is one entry of a multi-platform index.

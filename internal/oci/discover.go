@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // Where an attachment was found.
@@ -29,12 +30,27 @@ type Attachment struct {
 
 // Discover lists the Sigstore bundles and DSSE envelopes attached to the
 // image digest d, from both the referrers API (with the spec's tag fallback)
-// and cosign's tag layout. Nothing is verified here. A registry error is
-// returned, never treated as "nothing attached": the caller fails closed.
+// and cosign's tag layout, asked in parallel. Nothing is verified here. A
+// registry error is returned, never treated as "nothing attached": the
+// caller fails closed.
 func (c *Client) Discover(ctx context.Context, d name.Digest) ([]Attachment, error) {
-	ropts := c.remoteOptions(ctx)
+	var refs, tagged []Attachment
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { refs, err = c.discoverReferrers(gctx, d); return err })
+	g.Go(func() (err error) { tagged, err = c.discoverTag(gctx, d); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := append(refs, tagged...)
+	if len(out) > maxAttachments {
+		return nil, fmt.Errorf("%s has more than %d attachments", d, maxAttachments)
+	}
+	return out, nil
+}
+
+func (c *Client) discoverReferrers(ctx context.Context, d name.Digest) ([]Attachment, error) {
 	var out []Attachment
-	idx, err := remote.Referrers(d, ropts...)
+	idx, err := remote.Referrers(d, c.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing referrers of %s: %w", d, err)
 	}
@@ -64,12 +80,15 @@ func (c *Client) Discover(ctx context.Context, d name.Digest) ([]Attachment, err
 			out = append(out, Attachment{Source: SourceReferrers, Manifest: desc.Digest, MediaType: string(l.MediaType), Data: data})
 		}
 	}
+	return out, nil
+}
 
+func (c *Client) discoverTag(ctx context.Context, d name.Digest) ([]Attachment, error) {
 	tag := cosignTag(d, "att")
-	desc, err := remote.Get(tag, ropts...)
+	desc, err := remote.Get(tag, c.remoteOptions(ctx)...)
 	switch {
 	case isNotFound(err):
-		return out, nil
+		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", tag, err)
 	}
@@ -80,6 +99,7 @@ func (c *Client) Discover(ctx context.Context, d name.Digest) ([]Attachment, err
 	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", tag, err)
 	}
+	var out []Attachment
 	for _, l := range m.Layers {
 		if l.MediaType != DSSEMediaType {
 			continue
