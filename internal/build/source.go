@@ -52,15 +52,20 @@ func ParseSourceArg(s string) (repo, rev string) {
 // git runs git with a scrubbed environment so that no caller setting (or
 // hook-like variable) changes what is checked out.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
+	out, err := gitRaw(ctx, dir, args...)
+	return strings.TrimSpace(string(out)), err
+}
+
+func gitRaw(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+		return nil, fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
-	return strings.TrimSpace(out.String()), nil
+	return out.Bytes(), nil
 }
 
 // ResolveSource finds the commit to build. For a local directory inside a
@@ -169,11 +174,7 @@ func (s *Source) Checkout(ctx context.Context, dir, rev string) error {
 // ReadFile returns a file of the commit (not of any working tree, which
 // the build may have changed).
 func (s *Source) ReadFile(ctx context.Context, repoDir, path string) ([]byte, error) {
-	out, err := git(ctx, repoDir, "show", s.Commit+":"+path)
-	if err != nil {
-		return nil, err
-	}
-	return []byte(out + "\n"), nil
+	return gitRaw(ctx, repoDir, "cat-file", "blob", s.Commit+":"+path)
 }
 
 // ListFiles lists the commit's files whose base name is name.
