@@ -134,7 +134,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newServerCmd(g),
 		newLogCmd(g),
 		newHoneytokenCmd(g),
-		newBuildCmd(g), newSandboxInitCmd(),
+		newBuildCmd(g), newRunCmd(g), newSandboxInitCmd(),
 	)
 	return root
 }
