@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -131,6 +133,103 @@ func newWebhookCmd(g *globals) *cobra.Command {
 	c.Flags().DurationVar(&timeout, "timeout", admission.DefaultTimeout, "internal deadline per review; keep it below the webhook's timeoutSeconds")
 	c.Flags().DurationVar(&cacheTTL, "cache-ttl", admission.DefaultCacheTTL, "how long a verdict per image digest is reused (negative: no cache)")
 	c.Flags().DurationVar(&reloadEvery, "reload-interval", 5*time.Second, "how often policy files are checked for changes")
+	c.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root for keyless signers when a policy names none")
+	rf.register(c)
+	c.AddCommand(newWebhookReportCmd(g))
+	return c
+}
+
+func newWebhookReportCmd(g *globals) *cobra.Command {
+	var (
+		policyPath, input, output, trustedRoot, ownNamespace string
+		nsPolicies, exempt                                   []string
+		rf                                                   registryFlags
+	)
+	c := &cobra.Command{
+		Use:   "report --policy P [-f workloads.json]",
+		Short: "List running workloads the webhook would refuse (input: kubectl get ... -A -o json); exit 1 if any",
+		Long: "report judges every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob in a Kubernetes\n" +
+			"List as the webhook would in enforce mode (tags resolved as the mutating webhook pins them), so that a\n" +
+			"cluster running in warn mode can see what enforce would refuse. Controller-owned Pods, ReplicaSets and\n" +
+			"Jobs are judged through their owner. Example:\n" +
+			"  kubectl get deployments,statefulsets,daemonsets,cronjobs,pods -A -o json | pipeguard webhook report --policy policy.yaml",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if policyPath == "" {
+				return errored(errors.New("--policy is required"))
+			}
+			if output != "text" && output != "json" {
+				return errored(fmt.Errorf("unknown --output %q (want text or json)", output))
+			}
+			cfg := admission.Config{Policy: policyPath, Mode: admission.Enforce, NamespacePolicies: map[string]string{},
+				Exempt: append([]string{"kube-system", ownNamespace}, exempt...)}
+			for _, kv := range nsPolicies {
+				ns, p, ok := strings.Cut(kv, "=")
+				if !ok || ns == "" || p == "" {
+					return errored(fmt.Errorf("--namespace-policy %q: want NAMESPACE=FILE", kv))
+				}
+				cfg.NamespacePolicies[ns] = p
+			}
+			tf := trustFlags{trustedRoot: trustedRoot}
+			tr, err := tf.root(g)
+			if err != nil {
+				return errored(err)
+			}
+			srv, err := admission.New(cfg, rf.client(), admission.PolicyLoader(verify.WithTrustedRoot(tr)), admission.WithLogger(g.log))
+			if err != nil {
+				return errored(err)
+			}
+			var data []byte
+			if input == "-" {
+				data, err = io.ReadAll(io.LimitReader(g.stdin, 256<<20))
+			} else {
+				data, err = readLimited(input, 256<<20)
+			}
+			if err != nil {
+				return errored(err)
+			}
+			rows, err := srv.Report(cmd.Context(), data)
+			if err != nil {
+				return errored(err)
+			}
+			refused := 0
+			for _, r := range rows {
+				if r.Refused {
+					refused++
+				}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rows); err != nil {
+					return errored(err)
+				}
+			} else {
+				for _, r := range rows {
+					verdict := "ok     "
+					if r.Refused {
+						verdict = "REFUSE "
+					}
+					fmt.Fprintf(g.stdout, "%s%s %s/%s", verdict, r.Kind, r.Namespace, r.Name)
+					if r.Reason != "" {
+						fmt.Fprintf(g.stdout, ": %s", r.Reason)
+					}
+					fmt.Fprintln(g.stdout)
+				}
+				fmt.Fprintf(g.stdout, "%d workload(s) judged, %d would be refused\n", len(rows), refused)
+			}
+			if refused > 0 {
+				return failed(fmt.Errorf("%d workload(s) would be refused in enforce mode", refused))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&policyPath, "policy", "", "policy file for namespaces without their own")
+	c.Flags().StringArrayVar(&nsPolicies, "namespace-policy", nil, "NAMESPACE=FILE: a namespace's own policy (repeatable)")
+	c.Flags().StringArrayVar(&exempt, "exempt-namespace", nil, "namespace admitted without checks, besides kube-system and the webhook's own (repeatable)")
+	c.Flags().StringVar(&ownNamespace, "namespace", envOr("POD_NAMESPACE", "pipeguard-system"), "the webhook's own namespace (exempt)")
+	c.Flags().StringVarP(&input, "file", "f", "-", "the workload list (JSON); - for stdin")
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	c.Flags().StringVar(&trustedRoot, "trusted-root", "", "Sigstore trusted root for keyless signers when a policy names none")
 	rf.register(c)
 	return c

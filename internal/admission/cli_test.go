@@ -130,6 +130,18 @@ func TestCommandContract(t *testing.T) {
 			if kind != ocitest.Referrers {
 				return
 			}
+			// The rollout report over a workload list, as kubectl prints it.
+			var items []json.RawMessage
+			for _, img := range []string{reg.Ref("app@" + d.String()), reg.Ref("bare:v1")} {
+				obj, _, _ := objectFor("Deployment", podSpec(img))
+				b, _ := json.Marshal(obj)
+				items = append(items, b)
+			}
+			list, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+			out, code = runCLI(t, bin, home, "webhook", "report", "--policy", pol, "-f", write("list.json", list), "--insecure-registry")
+			if code != 1 || !strings.Contains(out, "1 would be refused") || !strings.Contains(out, "REFUSE Deployment") {
+				t.Fatalf("webhook report: exit %d\n%s", code, out)
+			}
 			// The webhook, served by the binary over TLS.
 			cert, key, pool := selfSigned(t)
 			addr := freePort(t)

@@ -330,6 +330,16 @@ func (s *Server) modeFor(ns string) Mode {
 }
 
 func (s *Server) review(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
+	return s.reviewWith(ctx, req, mutate, s.modeFor(req.Namespace))
+}
+
+// reviewAs judges req as /mutate would (tags resolved) under the given
+// mode, for reports.
+func (s *Server) reviewAs(ctx context.Context, req *admissionv1.AdmissionRequest, mode Mode) *admissionv1.AdmissionResponse {
+	return s.reviewWith(ctx, req, true, mode)
+}
+
+func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool, mode Mode) *admissionv1.AdmissionResponse {
 	allow := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 	switch req.Operation {
 	case admissionv1.Delete, admissionv1.Connect:
@@ -347,7 +357,6 @@ func (s *Server) review(ctx context.Context, req *admissionv1.AdmissionRequest, 
 	if pol == nil {
 		return deny(req, fmt.Sprintf("pipeguard: no policy applies to namespace %q", req.Namespace))
 	}
-	mode := s.modeFor(req.Namespace)
 
 	var images []string
 	seen := map[string]bool{}
