@@ -418,7 +418,9 @@ func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionReque
 		}
 		return allow
 	case Audit:
-		allow.AuditAnnotations = map[string]string{"pipeguard.dev/would-refuse": strings.Join(problems, "; ")}
+		// The API server prefixes the key with the webhook's name:
+		// verify.pipeguard.dev/would-refuse in the audit log.
+		allow.AuditAnnotations = map[string]string{"would-refuse": strings.Join(problems, "; ")}
 		s.log.Warn("audit: would refuse", "uid", req.UID, "namespace", req.Namespace, "kind", w.Kind, "name", req.Name, "problems", strings.Join(problems, "; "))
 		return allow
 	}
@@ -554,32 +556,30 @@ func (s *Server) checkImage(ctx context.Context, pol *policyEntry, image string,
 		if r == nil {
 			var err error
 			if r, err = c.Resolve(vctx, dig); err != nil {
+				s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
 				return nil, err
 			}
 		}
 		ir, err := c.VerifyResolved(vctx, r, pol.judge)
 		if err != nil {
+			s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
 			return nil, err
 		}
 		v := &imageVerdict{Pinned: dig.String(), Passed: ir.Passed, Failures: ir.Failures()}
+		result := "pass"
+		if !v.Passed {
+			result = "fail"
+		}
+		s.metrics.inc("pipeguard_admission_verifications_total", "result", result)
 		s.cache.put(key, v)
 		return v, nil
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
 			return &imageVerdict{Image: image, Err: r.Err}
 		}
-		v := r.Val.(*imageVerdict)
-		result := "pass"
-		if !v.Passed {
-			result = "fail"
-		}
-		if !r.Shared {
-			s.metrics.inc("pipeguard_admission_verifications_total", "result", result)
-		}
-		return v.forImage(image, ref)
+		return r.Val.(*imageVerdict).forImage(image, ref)
 	case <-ctx.Done():
 		s.metrics.inc("pipeguard_admission_verifications_total", "result", "timeout")
 		return &imageVerdict{Image: image, Err: fmt.Errorf("verification did not finish within the webhook's deadline: %w", ctx.Err())}
