@@ -1,0 +1,254 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+
+	"github.com/pipeguard/pipeguard/internal/build"
+	"github.com/pipeguard/pipeguard/internal/build/sandbox"
+	"github.com/pipeguard/pipeguard/internal/home"
+	"github.com/pipeguard/pipeguard/internal/sign"
+	"github.com/pipeguard/pipeguard/internal/verify"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
+		os.Exit(sandbox.InitMain())
+	}
+	os.Exit(m.Run())
+}
+
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func commitAll(t *testing.T, dir string) {
+	gitT(t, dir, "add", "-A")
+	gitT(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "c")
+}
+
+type env struct {
+	home *home.Home
+	s    *sign.Signer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	h, err := home.Open(context.Background(), filepath.Join(t.TempDir(), "home"), home.WithPassword(func(bool) ([]byte, error) { return nil, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.Signer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{home: h, s: s}
+}
+
+// gates returns the standard pipeline, with extra gates inserted before
+// verification (as later capabilities will be).
+func (e *env) pipeline(t *testing.T, extra []Gate, opts ...build.Option) *Pipeline {
+	t.Helper()
+	b, err := build.New(e.s, e.home.Config.BuilderID, append([]build.Option{build.WithHidden(e.home.Dir)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := e.home.PublicKeyPEM()
+	gates := []Gate{BuildGate{Builder: b}}
+	gates = append(gates, extra...)
+	gates = append(gates, VerifyGate{HomeKeyPEM: pub, VerifierID: verify.DefaultVerifierID,
+		SignVSA: func(ctx context.Context, r *verify.Report, id, uri string) (*protobundle.Bundle, error) {
+			return verify.SignVSA(ctx, e.s, r, id, uri)
+		}})
+	return New(nil, gates...)
+}
+
+func (e *env) run(t *testing.T, dir string, extra []Gate, opts ...build.Option) *Report {
+	t.Helper()
+	st, err := Prepare(context.Background(), dir, false, filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.pipeline(t, extra, opts...).Run(context.Background(), st)
+	for _, o := range r.Outcomes {
+		t.Logf("%s %s: %s\n  %s", o.Status, o.Gate, o.Summary, strings.Join(o.Details, "\n  "))
+	}
+	return r
+}
+
+// TestRunExampleFreshClone is the acceptance check: a fresh clone of this
+// repository, `run examples/hello`, passes with nothing set up but an
+// empty home.
+func TestRunExampleFreshClone(t *testing.T) {
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skip("not inside a git checkout of pipeguard")
+	}
+	src := strings.TrimSpace(string(top))
+	if err := exec.Command("git", "-C", src, "cat-file", "-e", "HEAD:examples/hello/"+ConfigFile).Run(); err != nil {
+		t.Skip("examples/hello is not committed at HEAD")
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	gitT(t, "/", "clone", "-q", "--no-hardlinks", src, clone)
+	e := newEnv(t)
+	r := e.run(t, filepath.Join(clone, "examples", "hello"), nil)
+	if !r.Passed || r.Path != "examples/hello" {
+		t.Fatalf("run failed on a fresh clone: %+v", r.Outcomes)
+	}
+	vsa := r.Outcomes[1].Files
+	if len(vsa) != 1 {
+		t.Fatalf("no VSA written: %+v", r.Outcomes[1])
+	}
+	if _, err := os.Stat(vsa[0]); err != nil {
+		t.Fatal(err)
+	}
+	if out := gitT(t, clone, "status", "--porcelain"); out != "" {
+		t.Fatalf("the run left the tree dirty: %s", out)
+	}
+}
+
+const smallPolicy = `apiVersion: pipeguard.dev/policy/v1
+signers:
+  builders:
+    - id: %q
+      slsaBuildLevel: 3
+      keys:
+        - %s
+require:
+  attestations:
+    - type: https://slsa.dev/provenance/v1
+  slsaBuildLevel: 3
+  source:
+    repository: %q
+`
+
+// project makes a repository with a folder app/ holding a cheap build
+// and the given policy.
+func project(t *testing.T, policyText string, cfgEdit func(string) string) string {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "repo")
+	app := filepath.Join(repo, "app")
+	os.MkdirAll(app, 0o755)
+	cfg := `apiVersion: pipeguard.dev/pipeline/v1
+build:
+  command: ["sh", "-c", "mkdir -p out && echo artifact > out/a"]
+  artifacts: ["out/a"]
+verify:
+  policy: policy.yaml
+  homeKeyAs: local.pub
+`
+	if cfgEdit != nil {
+		cfg = cfgEdit(cfg)
+	}
+	os.WriteFile(filepath.Join(app, ConfigFile), []byte(cfg), 0o644)
+	os.WriteFile(filepath.Join(app, "policy.yaml"), []byte(strings.ReplaceAll(policyText, "REPO", repo)), 0o644)
+	os.WriteFile(filepath.Join(app, "README"), []byte("app\n"), 0o644)
+	gitT(t, "/", "init", "-q", "-b", "main", repo)
+	commitAll(t, repo)
+	return app
+}
+
+// tamperGate stands for anything that changes an output after the build
+// signed it.
+type tamperGate struct{}
+
+func (tamperGate) Name() string { return "tamper" }
+func (tamperGate) Run(_ context.Context, st *State) Outcome {
+	os.WriteFile(st.Artifacts[0].Path, []byte("changed after signing\n"), 0o644)
+	return passed("changed "+st.Artifacts[0].Name, nil)
+}
+
+func TestRunFailures(t *testing.T) {
+	e := newEnv(t)
+	other, _ := sign.GenerateKey(sign.AlgECDSAP256)
+	otherPEM, _ := sign.EncodePublicKey(other.Public())
+	inline := "pem: |\n" + "            " + strings.ReplaceAll(strings.TrimSpace(string(otherPEM)), "\n", "\n            ")
+	id := e.home.Config.BuilderID
+	good := fmt.Sprintf(smallPolicy, id, "path: local.pub", "git+file://REPO")
+
+	tests := []struct {
+		name     string
+		policy   string
+		cfgEdit  func(string) string
+		extra    []Gate
+		opts     []build.Option
+		wantFail string // gate that must fail
+		errored  bool
+	}{
+		{name: "passes", policy: good},
+		{name: "untrusted key", policy: fmt.Sprintf(smallPolicy, id, inline, "git+file://REPO"), wantFail: "verify"},
+		{name: "wrong source", policy: fmt.Sprintf(smallPolicy, id, "path: local.pub", "https://example.com/elsewhere"), wantFail: "verify"},
+		{name: "other builder id", policy: fmt.Sprintf(smallPolicy, "https://ci.example.com/builder", "path: local.pub", "git+file://REPO"), wantFail: "verify"},
+		{name: "output changed after signing", policy: good, extra: []Gate{tamperGate{}}, wantFail: "verify"},
+		{name: "unisolated build under an L3 policy", policy: good, opts: []build.Option{build.WithoutIsolation("forced by test")}, wantFail: "verify"},
+		{name: "build fails", policy: good, cfgEdit: func(c string) string { return strings.Replace(c, "echo artifact > out/a", "exit 7", 1) }, wantFail: "build"},
+		{name: "missing artifact", policy: good, cfgEdit: func(c string) string { return strings.Replace(c, `["out/a"]`, `["out/b"]`, 1) }, wantFail: "build"},
+		{name: "policy not committed", policy: good, cfgEdit: func(c string) string { return strings.Replace(c, "policy: policy.yaml", "policy: generated.yaml", 1) }, errored: true},
+		{name: "home key named like a committed file", policy: good, cfgEdit: func(c string) string { return strings.Replace(c, "homeKeyAs: local.pub", "homeKeyAs: README", 1) }, errored: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := project(t, tc.policy, tc.cfgEdit)
+			r := e.run(t, dir, tc.extra, tc.opts...)
+			switch {
+			case tc.errored:
+				if !r.Errored() || r.Passed {
+					t.Fatalf("want an error, got %+v", r.Outcomes)
+				}
+			case tc.wantFail == "":
+				if !r.Passed {
+					t.Fatalf("refused: %+v", r.Outcomes)
+				}
+			default:
+				if r.Passed || r.Errored() {
+					t.Fatalf("want a failure, got %+v", r.Outcomes)
+				}
+				for _, o := range r.Outcomes {
+					if o.Status == StatusFail && o.Gate != tc.wantFail {
+						t.Fatalf("gate %s failed, want %s", o.Gate, tc.wantFail)
+					}
+				}
+				if tc.wantFail == "build" && r.Outcomes[len(r.Outcomes)-1].Status != StatusSkipped {
+					t.Fatal("verification ran after a failed build")
+				}
+			}
+		})
+	}
+}
+
+func TestPrepareRefusesDirtyTree(t *testing.T) {
+	e := newEnv(t)
+	dir := project(t, fmt.Sprintf(smallPolicy, e.home.Config.BuilderID, "path: local.pub", "git+file://REPO"), nil)
+	os.WriteFile(filepath.Join(dir, "untracked"), []byte("x"), 0o644)
+	if _, err := Prepare(context.Background(), dir, false, ""); !errors.Is(err, build.ErrDirty) {
+		t.Fatalf("dirty tree accepted: %v", err)
+	}
+	st, err := Prepare(context.Background(), dir, true, filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.pipeline(t, nil).Run(context.Background(), st)
+	if !r.Passed || !st.Provenance.BuildDefinition.InternalParameters.SourceTreeDirty {
+		t.Fatalf("--allow-dirty run: passed=%v, dirty recorded=%v", r.Passed, st.Provenance != nil && st.Provenance.BuildDefinition.InternalParameters.SourceTreeDirty)
+	}
+	// The config is read from the commit: an uncommitted edit changes nothing.
+	os.WriteFile(filepath.Join(dir, ConfigFile), []byte("garbage: ["), 0o644)
+	if _, err := Prepare(context.Background(), dir, true, ""); err != nil {
+		t.Fatalf("read the working tree's config instead of the commit's: %v", err)
+	}
+}
