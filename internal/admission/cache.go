@@ -76,8 +76,3 @@ func (c *verdictCache) put(key string, v *imageVerdict) {
 	c.m[key] = cacheEntry{v: v, expires: now.Add(ttl)}
 }
 
-func (c *verdictCache) purge() {
-	c.mu.Lock()
-	c.m = map[string]cacheEntry{}
-	c.mu.Unlock()
-}

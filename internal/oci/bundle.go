@@ -62,7 +62,7 @@ func ParseBundle(data []byte) (*BundleInfo, error) {
 	info := &BundleInfo{MediaType: b.MediaType}
 	switch {
 	case b.DSSEEnvelope != nil && b.MessageSignature != nil:
-		return nil, errors.New("Sigstore bundle has both a DSSE envelope and a message signature")
+		return nil, errors.New("the Sigstore bundle has both a DSSE envelope and a message signature")
 	case b.DSSEEnvelope != nil:
 		info.Content = "dsse-envelope"
 		st, err := envelopeStatement(b.DSSEEnvelope)
@@ -79,7 +79,7 @@ func ParseBundle(data []byte) (*BundleInfo, error) {
 	case b.MessageSignature != nil:
 		info.Content = "message-signature"
 	default:
-		return nil, errors.New("Sigstore bundle has neither a DSSE envelope nor a message signature")
+		return nil, errors.New("the Sigstore bundle has neither a DSSE envelope nor a message signature")
 	}
 	return info, nil
 }
