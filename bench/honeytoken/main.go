@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,16 @@ func main() {
 	ntokens := flag.Int("tokens", 20, "honeytokens to create")
 	hitRatio := flag.Float64("hit-ratio", 0.4, "share of requests that use a honeytoken")
 	window := flag.Duration("window", 10*time.Second, "alert grouping window given to serve")
+	compare := flag.Duration("compare", 0, "if set, first drive a trivial net/http server (fixed 404, separate process) for this long at -compare-rate, then pipeguard, and report the ratio")
+	compareRate := flag.Int("compare-rate", 20000, "request rate for the -compare runs (above what the machine can do, to find the ceiling)")
+	trivial := flag.String("trivial-server", "", "internal: run the yardstick server on this address")
 	flag.Parse()
+	if *trivial != "" {
+		log.Fatal(http.ListenAndServe(*trivial, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			http.NotFound(w, r)
+		})))
+	}
 	if *bin == "" {
 		log.Fatal("-bin is required")
 	}
@@ -145,78 +155,38 @@ func main() {
 		}
 	}()
 
-	var sent, okResp, errs, hitsOK, hitsErr, limited atomic.Int64
-	status := make([]atomic.Int64, 600)
-	perToken := make([]atomic.Int64, len(toks))
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
-	defer cancel()
-	interval := time.Duration(float64(time.Second) * float64(*workers) / float64(*rate))
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < *workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 42))
-			// Each worker cycles through its own share of source addresses.
-			clients := map[int]*http.Client{}
-			next := start.Add(time.Duration(rng.Int64N(int64(interval))))
-			for i := 0; ; i++ {
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(d):
-					}
-				} else if ctx.Err() != nil {
-					return
-				}
-				next = next.Add(interval)
-				// Each source address belongs to one worker, so every
-				// source keeps one keep-alive connection.
-				mine := (*sources - w + *workers - 1) / *workers
-				if mine < 1 {
-					mine = 1
-				}
-				src := (w + (i%mine)*(*workers)) % *sources
-				c, ok := clients[src]
-				if !ok {
-					c = clientFrom(src)
-					clients[src] = c
-				}
-				ti := -1
-				var req *http.Request
-				if rng.Float64() < *hitRatio {
-					ti = rng.IntN(len(toks))
-					req = hitRequest(base, toks[ti])
-				} else {
-					req = junkRequest(base, rng)
-				}
-				sent.Add(1)
-				resp, err := c.Do(req)
-				if err != nil {
-					errs.Add(1)
-					if ti >= 0 {
-						hitsErr.Add(1)
-					}
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				okResp.Add(1)
-				status[resp.StatusCode].Add(1)
-				if resp.StatusCode == 429 {
-					limited.Add(1)
-				}
-				if ti >= 0 {
-					hitsOK.Add(1)
-					perToken[ti].Add(1)
-				}
-			}
-		}(w)
+	var cmp map[string]float64
+	var extraHits, extraHitsErr int64
+	extraPerToken := make([]int64, len(toks))
+	if *compare > 0 {
+		// Yardstick first: a trivial server in its own process under the
+		// same generator shows what this machine can do at all.
+		self, err := os.Executable()
+		if err != nil {
+			log.Fatal(err)
+		}
+		tport := freePort()
+		triv := exec.Command(self, "-trivial-server", "127.0.0.1:"+strconv.Itoa(tport))
+		if err := triv.Start(); err != nil {
+			log.Fatal(err)
+		}
+		waitPort(tport)
+		tl := drive("http://127.0.0.1:"+strconv.Itoa(tport), toks, *compare, *compareRate, *workers, *sources, *hitRatio)
+		triv.Process.Kill()
+		triv.Wait()
+		pl := drive(base, toks, *compare, *compareRate, *workers, *sources, *hitRatio)
+		t, p := float64(tl.okResp.Load())/tl.elapsed.Seconds(), float64(pl.okResp.Load())/pl.elapsed.Seconds()
+		cmp = map[string]float64{"trivial_req_per_s": t, "pipeguard_req_per_s": p, "ratio": p / t}
+		// The comparison run's hits count in the totals checked below.
+		extraHits = pl.hitsOK.Load()
+		extraHitsErr = pl.hitsErr.Load()
+		for i := range toks {
+			extraPerToken[i] = pl.perToken[i].Load()
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	ld := drive(base, toks, *duration, *rate, *workers, *sources, *hitRatio)
+	elapsed := ld.elapsed
+	sent, okResp, errs, hitsOK, hitsErr, limited, status, perToken := &ld.sent, &ld.okResp, &ld.errs, &ld.hitsOK, &ld.hitsErr, &ld.limited, ld.status, ld.perToken
 
 	// Let the last grouping windows close and deliveries finish, then stop
 	// the listener gracefully.
@@ -257,8 +227,8 @@ func main() {
 		ac.mu.Lock()
 		got := ac.first[t.ID] + ac.repeat[t.ID]
 		ac.mu.Unlock()
-		if n < perToken[i].Load() || got != n {
-			perTokenMismatch = append(perTokenMismatch, fmt.Sprintf("%s sent-ok=%d stored=%d alerted=%d", t.ID, perToken[i].Load(), n, got))
+		if n < perToken[i].Load()+extraPerToken[i] || got != n {
+			perTokenMismatch = append(perTokenMismatch, fmt.Sprintf("%s sent-ok=%d stored=%d alerted=%d", t.ID, perToken[i].Load()+extraPerToken[i], n, got))
 		}
 	}
 
@@ -287,13 +257,20 @@ func main() {
 		"sources":          *sources,
 		"tokens":           len(toks),
 		"token_mismatches": perTokenMismatch,
+		"compare":          cmp,
+		"compare_hits_ok":  extraHits,
+		"compare_hits_err": extraHitsErr,
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Println(string(b))
-	okAll := stored >= hitsOK.Load() && stored <= hitsOK.Load()+hitsErr.Load() && sumCounts == stored && pending == 0 && ac.n == len(alerts) && len(perTokenMismatch) == 0
+	okAll := stored >= hitsOK.Load()+extraHits && stored <= hitsOK.Load()+hitsErr.Load()+extraHits+extraHitsErr && sumCounts == stored && pending == 0 && ac.n == len(alerts) && len(perTokenMismatch) == 0
 	if !okAll {
 		fmt.Println("FAIL: not every hit was recorded and alerted exactly once")
 		os.Exit(1)
+	}
+	if cmp != nil {
+		fmt.Printf("COMPARE (%s each, offered %d req/s): trivial net/http server %.0f req/s, pipeguard decoy %.0f req/s, ratio %.2f\n",
+			compare.String(), *compareRate, cmp["trivial_req_per_s"], cmp["pipeguard_req_per_s"], cmp["ratio"])
 	}
 	fmt.Printf("PASS: %.0f req/s for %.0fs from %d sources; %d hits stored = %d alerted in %d alerts (%d first); listener RSS %d..%d KB (max %d)\n",
 		res["req_per_s"], elapsed.Seconds(), *sources, stored, sumCounts, len(alerts), firsts, rssFirst, rssLast, rssMax)
@@ -317,7 +294,9 @@ func hitRequest(base string, t token) *http.Request {
 	var req *http.Request
 	switch t.Type {
 	case "url":
-		req, _ = http.NewRequest("GET", t.Token, nil)
+		// The token's path on whichever server this run drives.
+		u, _ := url.Parse(t.Token)
+		req, _ = http.NewRequest("GET", base+u.Path, nil)
 	case "aws":
 		req, _ = http.NewRequest("POST", base+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -404,4 +383,89 @@ func procKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// load is what one run of the generator saw.
+type load struct {
+	elapsed                                      time.Duration
+	sent, okResp, errs, hitsOK, hitsErr, limited atomic.Int64
+	status                                       []atomic.Int64
+	perToken                                     []atomic.Int64
+}
+
+// drive sends an open-loop mix of hits and junk at rate for duration.
+func drive(base string, toks []token, duration time.Duration, rate, workers, sources int, hitRatio float64) *load {
+	ld := &load{status: make([]atomic.Int64, 600), perToken: make([]atomic.Int64, len(toks))}
+	sent, okResp, errs, hitsOK, hitsErr, limited, status, perToken := &ld.sent, &ld.okResp, &ld.errs, &ld.hitsOK, &ld.hitsErr, &ld.limited, ld.status, ld.perToken
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	interval := time.Duration(float64(time.Second) * float64(workers) / float64(rate))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			// Each worker cycles through its own share of source addresses.
+			clients := map[int]*http.Client{}
+			next := start.Add(time.Duration(rng.Int64N(int64(interval))))
+			for i := 0; ; i++ {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(d):
+					}
+				} else if ctx.Err() != nil {
+					return
+				}
+				next = next.Add(interval)
+				// Each source address belongs to one worker, so every
+				// source keeps one keep-alive connection.
+				mine := (sources - w + workers - 1) / workers
+				if mine < 1 {
+					mine = 1
+				}
+				src := (w + (i%mine)*(workers)) % sources
+				c, ok := clients[src]
+				if !ok {
+					c = clientFrom(src)
+					clients[src] = c
+				}
+				ti := -1
+				var req *http.Request
+				if rng.Float64() < hitRatio {
+					ti = rng.IntN(len(toks))
+					req = hitRequest(base, toks[ti])
+				} else {
+					req = junkRequest(base, rng)
+				}
+				sent.Add(1)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs.Add(1)
+					if ti >= 0 {
+						hitsErr.Add(1)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				okResp.Add(1)
+				status[resp.StatusCode].Add(1)
+				if resp.StatusCode == 429 {
+					limited.Add(1)
+				}
+				if ti >= 0 {
+					hitsOK.Add(1)
+					perToken[ti].Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	ld.elapsed = elapsed
+	return ld
 }

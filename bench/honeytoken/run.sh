@@ -8,4 +8,4 @@ RATE=${RATE:-6000}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go build -o "$out/pipeguard" ./cmd/pipeguard
-go run ./bench/honeytoken -bin "$out/pipeguard" -duration "$DURATION" -rate "$RATE" -sources 250 -workers 128 -tokens 20 -window 10s
+go run ./bench/honeytoken -bin "$out/pipeguard" -duration "$DURATION" -rate "$RATE" -sources 250 -workers 128 -tokens 20 -window 10s -compare "${COMPARE:-15s}"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -90,6 +91,7 @@ func TestRealClients(t *testing.T) {
 		expect(t, tok, "http")
 	})
 	t.Run("aws cli endpoint_url", func(t *testing.T) {
+		requireAWSEndpointURL(t)
 		tok := create(TypeAWS, "jenkins: ~/.aws/credentials")
 		p := plant(t, r, tok)
 		runClient(t, clientEnv(t, "AWS_SHARED_CREDENTIALS_FILE="+p, "AWS_CONFIG_FILE="+filepath.Join(t.TempDir(), "none"), "AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1"),
@@ -170,4 +172,21 @@ func dockerCreds(t *testing.T, configPath, registry string) (string, string) {
 	}
 	u, p, _ := strings.Cut(string(up), ":")
 	return u, p
+}
+
+// requireAWSEndpointURL skips unless the AWS CLI reads endpoint_url from
+// its config (aws-cli 1.29+ / 2.13+); older ones would go to AWS itself.
+func requireAWSEndpointURL(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("aws", "--version").CombinedOutput()
+	if err != nil {
+		t.Skipf("aws CLI not usable: %v", err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(string(out), "aws-cli/%d.%d", &major, &minor); err != nil {
+		t.Skipf("cannot read the aws CLI version from %q", out)
+	}
+	if major == 1 && minor < 29 || major == 2 && minor < 13 || major < 1 {
+		t.Skipf("aws CLI %d.%d ignores endpoint_url in profiles (need 1.29+ or 2.13+)", major, minor)
+	}
 }
