@@ -75,4 +75,3 @@ func (c *verdictCache) put(key string, v *imageVerdict) {
 	}
 	c.m[key] = cacheEntry{v: v, expires: now.Add(ttl)}
 }
-
