@@ -77,6 +77,7 @@ func TestAdmissionLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildPipeguard(t)
+	t.Logf("load average before: %s (%d CPUs)", loadavg(), runtime.NumCPU())
 	for _, sc := range []scenario{
 		{name: "warm, 1 container", images: images[:1], containers: 1, cacheTTL: "10m", warmup: true},
 		{name: "warm, 8 containers of one image", images: images[:1], containers: 8, cacheTTL: "10m", warmup: true},
@@ -100,7 +101,39 @@ func TestAdmissionLatency(t *testing.T) {
 		if denied > 0 || errs > 0 {
 			t.Errorf("%s: %d denied, %d errors: the benchmark measured failures", sc.name, denied, errs)
 		}
+		t.Logf("load average after: %s", loadavg())
 	}
+
+	// The peer on the same input: the real cosign verifying the same
+	// attested image, one process per verification, as a webhook shelling
+	// out to it would pay (cosign has no admission figures of its own).
+	cosign, err := exec.LookPath("cosign")
+	if err != nil {
+		t.Log("cosign not on PATH: no peer figures")
+		return
+	}
+	pub := filepath.Join(dir, "builder.pub")
+	if err := os.WriteFile(pub, builder.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var lat []time.Duration
+	for i := 0; i < 20; i++ {
+		cmd := exec.Command(cosign, "verify-attestation", "--key", pub, "--type", "https://slsa.dev/provenance/v1",
+			"--insecure-ignore-tlog", "--allow-http-registry", images[i%len(images)])
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cosign verify-attestation: %v\n%s", err, out)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("%-58s n=%d sequential p50=%s p99=%s", "peer: cosign verify-attestation (cold, one process each)", len(lat), pct(lat, 50), pct(lat, 99))
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
 }
 
 func startWebhook(t *testing.T, bin, dir, pol, ttl string) (string, *http.Client, func()) {
