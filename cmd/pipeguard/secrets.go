@@ -84,7 +84,7 @@ Honeytoken sightings are reported separately and do not cause exit 1.`,
 			if f, ok := g.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				req.Progress = func(p gitscan.Progress) {
 					mbs := float64(p.Bytes) / 1e6 / max(p.Elapsed.Seconds(), 0.001)
-					fmt.Fprintf(g.stderr, "\r%d commits, %d/%d blobs, %.0f MB/s   ", p.Commits, p.BlobsDone, p.Blobs, mbs)
+					fmt.Fprintf(g.stderr, "\r%d commits, %d hunks, %.0f MB/s   ", p.Commits, p.Hunks, mbs)
 				}
 			}
 			rep, err := scan.Run(ctx, req)

@@ -2,12 +2,12 @@ package secrets
 
 import (
 	"bytes"
-	"sync/atomic"
-	"time"
 	"crypto/rand"
 	"math"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/pipeguard/pipeguard/internal/fingerprint"
 )
@@ -86,7 +86,10 @@ type Detector struct {
 type compiledRule struct {
 	*Rule
 	maxLen  int
-	generic bool
+	// multiline: unbounded and able to run over any number of lines, so
+	// windows cannot bound it and it runs on the whole fragment.
+	multiline bool
+	generic   bool
 }
 
 // DetectorOption configures a Detector.
@@ -140,6 +143,7 @@ func NewDetector(cfg *Config, opts ...DetectorOption) *Detector {
 		cr := compiledRule{Rule: r, maxLen: unbounded, generic: strings.Contains(strings.ToLower(r.ID), "generic")}
 		if r.Regex != nil {
 			cr.maxLen = maxMatchBytes(r.Regex.String())
+			cr.multiline = cr.maxLen == unbounded && crossesLines(r.Regex.String())
 		}
 		d.rules = append(d.rules, cr)
 		if r.Regex == nil {
@@ -339,7 +343,7 @@ func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string
 	var wins []window
 	capped := false
 	switch {
-	case hs == nil || d.noWindows:
+	case hs == nil || d.noWindows || r.multiline:
 		wins = []window{{0, len(data)}}
 	case r.maxLen == unbounded:
 		// Unbounded patterns get windows as if each match were at most

@@ -94,3 +94,61 @@ func runeBytes(r rune, fold bool) int {
 	}
 	return utf8.RuneLen(r)
 }
+
+// crossesLines reports whether an unbounded repetition in the regex can
+// match a newline, i.e. whether a match can run over arbitrarily many
+// lines (a PEM block) rather than only along one long line.
+func crossesLines(expr string) bool {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return true
+	}
+	return unboundedNL(re.Simplify())
+}
+
+func unboundedNL(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpStar, syntax.OpPlus:
+		return matchesNL(re.Sub[0]) || unboundedNL(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 && matchesNL(re.Sub[0]) {
+			return true
+		}
+	}
+	for _, s := range re.Sub {
+		if unboundedNL(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesNL reports whether re can match a string containing '\n'.
+func matchesNL(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if r == '\n' {
+				return true
+			}
+		}
+		return false
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= '\n' && '\n' <= re.Rune[i+1] {
+				return true
+			}
+		}
+		return false
+	case syntax.OpAnyChar:
+		return true
+	case syntax.OpAnyCharNotNL:
+		return false
+	}
+	for _, s := range re.Sub {
+		if matchesNL(s) {
+			return true
+		}
+	}
+	return false
+}

@@ -20,7 +20,7 @@ type Report struct {
 type Stats struct {
 	Source  string  `json:"source"`
 	Commits int     `json:"commits,omitempty"`
-	Blobs   int     `json:"blobs,omitempty"`
+	Hunks   int64   `json:"hunks,omitempty"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
 	Rules   int     `json:"rules"`

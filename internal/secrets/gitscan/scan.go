@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path"
 	"runtime"
 	"sort"
 	"strings"
@@ -26,7 +27,7 @@ type Options struct {
 	// Staged scans the index against HEAD instead of history: the
 	// pre-commit case.
 	Staged bool
-	// Workers scanning blobs in parallel (default GOMAXPROCS).
+	// Workers scanning in parallel (default GOMAXPROCS).
 	Workers int
 	// Progress, if set, is called about twice a second.
 	Progress func(Progress)
@@ -34,86 +35,83 @@ type Options struct {
 
 // Progress reports how far a scan is.
 type Progress struct {
-	Commits   int
-	Blobs     int
-	BlobsDone int64
-	Bytes     int64
-	Elapsed   time.Duration
+	Commits int
+	Hunks   int64
+	Bytes   int64
+	Elapsed time.Duration
 }
 
 // Result is the outcome of a history scan.
 type Result struct {
 	Findings []secrets.Finding
 	Commits  int
-	Blobs    int
+	Hunks    int64
 	Bytes    int64
 }
 
+// batchBytes is how much hunk text one worker job carries.
+const batchBytes = 256 << 10
+
 // Scan walks the history of the repository at repo and returns every
-// finding attributed to the commit that introduced it.
+// finding attributed to the commit that added it.
 func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (*Result, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	lg, err := readLog(ctx, repo, opts)
+	args, err := gitArgs(repo, opts)
 	if err != nil {
 		return nil, err
 	}
-
-	// Group the changes by blob, and the blob's paths by how the rules
-	// treat them, so each blob is read and scanned once per class.
-	type classKey struct {
-		blob, sig string
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
 	}
-	type job struct {
-		blob, path, sig string
-	}
-	classOf := map[string]string{} // path -> signature ("" = skipped)
-	sigOf := func(p string) string {
-		s, ok := classOf[p]
-		if !ok {
-			skip, sig := d.PathClass(p)
-			if skip {
-				sig = ""
-			}
-			classOf[p] = sig
-			s = sig
-		}
-		return s
-	}
-	changesOf := map[classKey][]int{}
-	jobPath := map[classKey]string{}
-	var jobs []job
-	for i, ch := range lg.Changes {
-		sig := sigOf(ch.Path)
-		if sig == "" {
-			continue
-		}
-		k := classKey{ch.NewBlob, sig}
-		if _, ok := changesOf[k]; !ok {
-			jobs = append(jobs, job{ch.NewBlob, ch.Path, sig})
-			jobPath[k] = ch.Path
-		}
-		changesOf[k] = append(changesOf[k], i)
-	}
-	res := &Result{Commits: len(lg.Commits), Blobs: len(jobs)}
-	if len(jobs) == 0 {
-		return res, nil
-	}
-	if order, err := packOrder(ctx, repo); err == nil {
-		sort.SliceStable(jobs, func(i, j int) bool {
-			oi, ok1 := order[jobs[i].blob]
-			oj, ok2 := order[jobs[j].blob]
-			if ok1 != ok2 {
-				return ok1
-			}
-			return oi < oj
-		})
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running git: %w", err)
 	}
 
-	found := map[classKey][]secrets.Finding{}
-	var mu sync.Mutex
-	var done, nbytes atomic.Int64
+	var (
+		commits  []Commit
+		cmu      sync.RWMutex
+		binaries []BinaryChange
+		res      = &Result{}
+		hunks    atomic.Int64
+		nbytes   atomic.Int64
+		mu       sync.Mutex
+		found    []located
+	)
+	type batch []Hunk
+	work := make(chan batch, 2*opts.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				var local []located
+				for _, h := range b {
+					fs := d.Scan(secrets.Fragment{Data: h.Text, Path: h.Path})
+					for _, f := range fs {
+						f.StartLine += h.Start - 1
+						f.EndLine += h.Start - 1
+						local = append(local, located{f, h.Commit})
+					}
+					hunks.Add(1)
+					nbytes.Add(int64(len(h.Text)))
+				}
+				if len(local) > 0 {
+					mu.Lock()
+					found = append(found, local...)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	start := time.Now()
 	stopProgress := make(chan struct{})
 	if opts.Progress != nil {
@@ -125,139 +123,130 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 				case <-stopProgress:
 					return
 				case <-t.C:
-					opts.Progress(Progress{Commits: len(lg.Commits), Blobs: len(jobs), BlobsDone: done.Load(), Bytes: nbytes.Load(), Elapsed: time.Since(start)})
+					cmu.RLock()
+					n := len(commits)
+					cmu.RUnlock()
+					opts.Progress(Progress{Commits: n, Hunks: hunks.Load(), Bytes: nbytes.Load(), Elapsed: time.Since(start)})
 				}
 			}
 		}()
 	}
-	scanJobs := func(js []job) error {
-		shas := make([]string, len(js))
-		for i, j := range js {
-			shas[i] = j.blob
+
+	skipCache := map[string]bool{}
+	skip := func(p string) bool {
+		s, ok := skipCache[p]
+		if !ok {
+			s, _ = d.PathClass(p)
+			skipCache[p] = s
 		}
-		type item struct {
-			j    job
-			data []byte
+		return s
+	}
+	var cur batch
+	curBytes := 0
+	send := func() {
+		if len(cur) > 0 {
+			work <- cur
+			cur, curBytes = nil, 0
 		}
-		work := make(chan item, 4*opts.Workers)
-		var wg sync.WaitGroup
-		for w := 0; w < opts.Workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for it := range work {
-					fs := d.ScanFile(it.j.path, it.data, "")
-					done.Add(1)
-					nbytes.Add(int64(len(it.data)))
-					if len(fs) > 0 {
-						mu.Lock()
-						found[classKey{it.j.blob, it.j.sig}] = fs
-						mu.Unlock()
-					}
-				}
-			}()
+	}
+	var r io.Reader = out
+	if opts.Staged {
+		r = io.MultiReader(strings.NewReader("\x01"+strings.Repeat("0", 40)+"\x1f\x1f\x1f\x1f\x1fstaged changes\n"), out)
+	}
+	perr := ParsePatch(r, PatchHandler{
+		Commit: func(c Commit) {
+			cmu.Lock()
+			commits = append(commits, c)
+			cmu.Unlock()
+		},
+		SkipPath: skip,
+		Hunk: func(h Hunk) {
+			cur = append(cur, h)
+			curBytes += len(h.Text)
+			if curBytes >= batchBytes {
+				send()
+			}
+		},
+		Binary: func(b BinaryChange) {
+			if isArchivePath(b.Path) && !skip(b.Path) {
+				binaries = append(binaries, b)
+			}
+		},
+	})
+	send()
+	close(work)
+	if perr != nil {
+		cancel()
+	}
+	io.Copy(io.Discard, out)
+	werr := cmd.Wait()
+	wg.Wait()
+	if perr != nil {
+		close(stopProgress)
+		return nil, perr
+	}
+	if werr != nil {
+		close(stopProgress)
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "does not have any commits") || strings.Contains(msg, "bad default revision 'HEAD'") {
+			return res, nil
+		}
+		return nil, fmt.Errorf("git %s in %s: %w: %s", args[2], repo, werr, msg)
+	}
+
+	// Archives a commit added or changed: open them.
+	if len(binaries) > 0 {
+		shas := make([]string, len(binaries))
+		for i, b := range binaries {
+			shas[i] = b.NewBlob
 		}
 		i := 0
 		err := catFile(ctx, repo, shas, func(sha string, data []byte) error {
-			// cat-file answers in request order.
-			if sha != js[i].blob {
-				return fmt.Errorf("git cat-file answered %s, expected %s", sha, js[i].blob)
-			}
-			if data != nil {
-				work <- item{js[i], data}
-			}
+			b := binaries[i]
 			i++
+			if data == nil {
+				return nil
+			}
+			for _, f := range d.ScanFile(b.Path, data, "") {
+				found = append(found, located{f, b.Commit})
+			}
+			nbytes.Add(int64(len(data)))
 			return nil
 		})
-		close(work)
-		wg.Wait()
-		return err
-	}
-	err = scanJobs(jobs)
-	close(stopProgress)
-	if err != nil {
-		return nil, err
-	}
-	res.Bytes = nbytes.Load()
-
-	// Previous versions of files with findings that were not scanned
-	// (outside the walked range, or only reachable through a merge) are
-	// scanned now, so attribution can tell old secrets from new ones.
-	var prev []job
-	seenPrev := map[classKey]bool{}
-	scanned := map[classKey]bool{}
-	for _, j := range jobs {
-		scanned[classKey{j.blob, j.sig}] = true
-	}
-	for k, fs := range found {
-		if len(fs) == 0 {
-			continue
-		}
-		for _, ci := range changesOf[k] {
-			ch := lg.Changes[ci]
-			if ch.OldBlob == "" {
-				continue
-			}
-			pk := classKey{ch.OldBlob, k.sig}
-			if scanned[pk] || seenPrev[pk] {
-				continue
-			}
-			seenPrev[pk] = true
-			prev = append(prev, job{ch.OldBlob, ch.OldPath, k.sig})
-			jobPath[pk] = ch.OldPath
-		}
-	}
-	if len(prev) > 0 {
-		if err := scanJobs(prev); err != nil {
+		if err != nil {
+			close(stopProgress)
 			return nil, err
 		}
 	}
+	close(stopProgress)
 
-	// Attribute.
-	for k, fs := range found {
-		if !scanned[k] {
+	res.Commits = len(commits)
+	res.Hunks = hunks.Load()
+	res.Bytes = nbytes.Load()
+	for _, lf := range found {
+		f := lf.f
+		c := commits[lf.commit]
+		if d.CommitAllowed(c.SHA, f.RuleID) {
 			continue
 		}
-		for _, ci := range changesOf[k] {
-			ch := lg.Changes[ci]
-			c := lg.Commits[ch.Commit]
-			var old map[string]int
-			if ch.OldBlob != "" {
-				old = lineKeys(found[classKey{ch.OldBlob, k.sig}])
-			}
-			for _, f := range fs {
-				lk := lineKey(f)
-				if old[lk] > 0 {
-					old[lk]--
-					continue
-				}
-				if d.CommitAllowed(c.SHA, f.RuleID) {
-					continue
-				}
-				f.Commit = c.SHA
-				f.Author = c.AuthorName
-				f.Email = c.AuthorEmail
-				f.Date = c.Date
-				f.Message = c.Subject
-				f.Source = "git"
-				if inner, ok := strings.CutPrefix(f.Path, jobPath[k]); ok {
-					f.Path = ch.Path + inner
-				} else {
-					f.Path = ch.Path
-				}
-				f.Tags = append([]string(nil), f.Tags...)
-				res.Findings = append(res.Findings, f)
-			}
+		f.Commit, f.Author, f.Email, f.Date, f.Message = c.SHA, c.AuthorName, c.AuthorEmail, c.Date, c.Subject
+		if opts.Staged {
+			f.Commit = ""
+			f.Source = "staged"
+		} else {
+			f.Source = "git"
 		}
+		f.Tags = append([]string(nil), f.Tags...)
+		res.Findings = append(res.Findings, f)
 	}
-	commitIdx := map[string]int{}
-	for i, c := range lg.Commits {
-		commitIdx[c.SHA] = i
+	order := make(map[string]int, len(commits))
+	for i, c := range commits {
+		order[c.SHA] = i
 	}
 	sort.SliceStable(res.Findings, func(i, j int) bool {
 		a, b := res.Findings[i], res.Findings[j]
 		if a.Commit != b.Commit {
-			return commitIdx[a.Commit] < commitIdx[b.Commit]
+			return order[a.Commit] < order[b.Commit]
 		}
 		if a.Path != b.Path {
 			return a.Path < b.Path
@@ -270,106 +259,41 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 	return res, nil
 }
 
-// lineKey identifies a finding by what it found and the text around it,
-// not by position, so a line that only moved is not a new leak.
-func lineKey(f secrets.Finding) string {
-	inner := ""
-	if i := strings.IndexByte(f.Path, '!'); i >= 0 {
-		inner = f.Path[i:]
-	}
-	return f.RuleID + "\x00" + f.Fingerprint + "\x00" + inner + "\x00" + f.RedactedLine()
+// located is a finding and the index of the commit it came from.
+type located struct {
+	f      secrets.Finding
+	commit int
 }
 
-func lineKeys(fs []secrets.Finding) map[string]int {
-	if len(fs) == 0 {
-		return nil
+func isArchivePath(p string) bool {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".zip", ".jar", ".war", ".ear", ".tar", ".gz", ".tgz":
+		return true
 	}
-	m := make(map[string]int, len(fs))
-	for _, f := range fs {
-		m[lineKey(f)]++
-	}
-	return m
+	return false
 }
 
-func readLog(ctx context.Context, repo string, opts Options) (*Log, error) {
-	var args []string
+func gitArgs(repo string, opts Options) ([]string, error) {
+	// Pin the output format against user configuration.
+	base := []string{"-C", repo, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"}
 	if opts.Staged {
-		args = []string{"-C", repo, "diff", "--cached", "--raw", "--no-abbrev", "-z", "-M", "--diff-filter=tuxdb"}
-	} else {
-		args = []string{"-C", repo, "log", "--raw", "--no-abbrev", "-z", "-M", "--full-history", "--diff-filter=tuxdb", LogFormat}
-		if len(opts.Revs) == 0 {
-			args = append(args, "--all")
-		} else {
-			for _, r := range opts.Revs {
-				if strings.HasPrefix(r, "-") {
-					return nil, fmt.Errorf("revision %q must not start with '-'", r)
-				}
-			}
-			args = append(args, opts.Revs...)
-			args = append(args, "--")
+		return append(base, "diff", "--cached", "-p", "-U0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--diff-filter=tuxdb"), nil
+	}
+	args := append(base, "log", "-p", "-U0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--full-history", "--diff-filter=tuxdb", LogFormat)
+	if len(opts.Revs) == 0 {
+		return append(args, "--all"), nil
+	}
+	for _, r := range opts.Revs {
+		if strings.HasPrefix(r, "-") {
+			return nil, fmt.Errorf("revision %q must not start with '-'", r)
 		}
 	}
-	cmd := exec.CommandContext(ctx, "git", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running git: %w", err)
-	}
-	var r io.Reader = out
-	if opts.Staged {
-		// The index has no commit: give its changes one unnamed entry.
-		r = io.MultiReader(strings.NewReader("\x01"+strings.Repeat("0", 40)+"\x1f\x1f\x1f\x1f\x1fstaged changes\x00"), out)
-	}
-	lg, perr := ParseLog(r)
-	io.Copy(io.Discard, out)
-	if err := cmd.Wait(); err != nil {
-		if strings.Contains(stderr.String(), "does not have any commits") {
-			return &Log{}, nil
-		}
-		return nil, fmt.Errorf("git %s in %s: %w: %s", args[2], repo, err, strings.TrimSpace(stderr.String()))
-	}
-	if perr != nil {
-		return nil, perr
-	}
-	if opts.Staged {
-		for i := range lg.Commits {
-			lg.Commits[i].SHA = ""
-		}
-	}
-	return lg, nil
+	args = append(args, opts.Revs...)
+	return append(args, "--"), nil
 }
 
-// packOrder returns the position of every object in the packs, so blobs
-// can be requested in the order git stores them: delta chains are then
-// resolved from the base cache instead of from scratch.
-func packOrder(ctx context.Context, repo string) (map[string]int, error) {
-	cmd := exec.CommandContext(ctx, "git", "-C", repo, "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname) %(objecttype)")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	order := map[string]int{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if sp := bytes.IndexByte(line, ' '); sp > 0 && string(line[sp+1:]) == "blob" {
-			order[string(line[:sp])] = len(order)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		return nil, err
-	}
-	return order, nil
-}
-
-// catFile streams the content of shas through one `git cat-file --batch`.
+// catFile streams the content of shas through one `git cat-file --batch`;
+// fn gets nil data for a missing object.
 func catFile(ctx context.Context, repo string, shas []string, fn func(sha string, data []byte) error) error {
 	cmd := exec.CommandContext(ctx, "git", "-C", repo, "cat-file", "--batch")
 	stdin, err := cmd.StdinPipe()
@@ -399,23 +323,21 @@ func catFile(ctx context.Context, repo string, shas []string, fn func(sha string
 	for range shas {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			ferr = fmt.Errorf("reading git cat-file: %w", err)
+			ferr = errors.Join(ferr, fmt.Errorf("reading git cat-file: %w", err))
 			break
 		}
 		sha, typ, size, err := readBatchHeader(line)
 		if err != nil {
-			ferr = err
+			ferr = errors.Join(ferr, err)
 			break
 		}
-		if typ == "missing" || typ != "blob" && typ != "" {
+		if typ != "blob" {
 			if typ != "missing" {
-				ferr = errors.Join(ferr, fmt.Errorf("object %s is a %s, not a blob", sha, typ))
 				if _, err := br.Discard(size + 1); err != nil {
 					break
 				}
 			}
-			// A shallow or partial clone lacks some blobs: say so, scan the rest.
-			ferr = errors.Join(ferr, fmt.Errorf("blob %s is missing from the repository", sha))
+			ferr = errors.Join(ferr, fmt.Errorf("object %s: %s, not a blob", sha, typ))
 			if err := fn(sha, nil); err != nil {
 				ferr = errors.Join(ferr, err)
 				break
@@ -424,11 +346,11 @@ func catFile(ctx context.Context, repo string, shas []string, fn func(sha string
 		}
 		data := make([]byte, size+1)
 		if _, err := io.ReadFull(br, data); err != nil {
-			ferr = fmt.Errorf("reading git cat-file: %w", err)
+			ferr = errors.Join(ferr, fmt.Errorf("reading git cat-file: %w", err))
 			break
 		}
 		if err := fn(sha, data[:size]); err != nil {
-			ferr = err
+			ferr = errors.Join(ferr, err)
 			break
 		}
 	}

@@ -108,7 +108,7 @@ func Run(ctx context.Context, req Request) (*secrets.Report, error) {
 			return nil, err
 		}
 		fs = res.Findings
-		rep.Stats.Commits, rep.Stats.Blobs, rep.Stats.Bytes = res.Commits, res.Blobs, res.Bytes
+		rep.Stats.Commits, rep.Stats.Hunks, rep.Stats.Bytes = res.Commits, res.Hunks, res.Bytes
 	case SourceDir:
 		fs, err = d.ScanDir(ctx, req.Path)
 		if err != nil {

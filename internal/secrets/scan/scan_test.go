@@ -119,9 +119,11 @@ func TestPlantedSecretsRepository(t *testing.T) {
 	c6 := r.commit("Frank", "encoded payload")
 	r.write("dist/bundle.zip", zipOf(t, "inner/app.conf", "x=1\ny=2\ntoken = "+ghpZip+"\n"))
 	c7 := r.commit("Grace", "ship bundle")
-	// Moving lines around must not re-report the old secret.
+	// A moved line is an added line in the diff (gitleaks reports it too);
+	// the fingerprint shows it is the same secret, so it stays one tracked
+	// secret and a fingerprint baseline does not churn.
 	r.write("new.env", "B=2\nA=1\nDEPLOY_TOKEN="+ghp2+"\nGITHUB_TOKEN="+ghp+"\n")
-	r.commit("Heidi", "reorder")
+	c8 := r.commit("Heidi", "reorder")
 
 	rep, err := Run(context.Background(), Request{Source: SourceGit, Path: r.dir, ConfigPath: cfgPath, FingerprintKey: []byte("k"), MaxDecodeDepth: 5, MaxArchive: 3})
 	if err != nil {
@@ -133,13 +135,25 @@ func TestPlantedSecretsRepository(t *testing.T) {
 		{"github-pat", "new.env", 4, c5, "Erin"},
 		{"stripe-access-token", "data/blob.txt", 2, c6, "Frank"},
 		{"github-pat", "dist/bundle.zip!inner/app.conf", 3, c7, "Grace"},
+		{"github-pat", "new.env", 4, c8, "Heidi"},
 	}
 	checkFindings(t, rep.Findings, wants)
 	if len(rep.Findings) != len(wants) {
 		for _, f := range rep.Findings {
 			t.Logf("got %s %s:%d %s %s", f.RuleID, f.Path, f.StartLine, f.Commit, f.Author)
 		}
-		t.Errorf("got %d findings, want %d (renames and reorders must not repeat old secrets)", len(rep.Findings), len(wants))
+		t.Errorf("got %d findings, want %d (a pure rename must not repeat old secrets)", len(rep.Findings), len(wants))
+	}
+	fpOf := func(commit string) string {
+		for _, f := range rep.Findings {
+			if f.Commit == commit {
+				return f.Fingerprint
+			}
+		}
+		return ""
+	}
+	if fpOf(c3) == "" || fpOf(c3) != fpOf(c8) {
+		t.Errorf("the moved secret has a different fingerprint")
 	}
 	// No finding carries the secret in any output.
 	for _, f := range rep.Findings {
