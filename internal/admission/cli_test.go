@@ -90,11 +90,26 @@ func TestCommandContract(t *testing.T) {
 			}
 			pol := write("policy.yaml", []byte(ocitest.Policy(builder, "", verifier)))
 			vkey := write("verifier.key", vkeyPEM)
-			_ = keyPEM
+
+			// The whole chain through the CLI: attest the image digest with
+			// the builder's key, attach, verify.
+			cd := ocitest.PushImage(t, reg.Ref("cli:v1"))
+			pred := write("pred.json", []byte(`{"buildDefinition":{"buildType":"https://pipeguard.dev/build/v1","externalParameters":{}},"runDetails":{"builder":{"id":"`+ocitest.BuilderID+`"}}}`))
+			out, code := runCLI(t, bin, home, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred,
+				"--bundle", filepath.Join(dir, "cli.json"), "--key", write("builder.key", keyPEM), "--subject-digest", reg.Ref("cli")+"@"+cd.String())
+			if code != 0 {
+				t.Fatalf("attest: exit %d\n%s", code, out)
+			}
+			if out, code = runCLI(t, bin, home, "attach", reg.Ref("cli:v1"), "--bundle", filepath.Join(dir, "cli.json"), "--insecure-registry"); code != 0 {
+				t.Fatalf("attach: exit %d\n%s", code, out)
+			}
+			if out, code = runCLI(t, bin, home, "verify", "image", reg.Ref("cli:v1"), "--policy", pol, "--insecure-registry"); code != 0 {
+				t.Fatalf("verify image after CLI attest+attach: exit %d\n%s", code, out)
+			}
 
 			d := ocitest.PushImage(t, reg.Ref("app:v1"))
 			bundle := write("prov.json", builder.Provenance(t, reg.Ref("app"), d))
-			out, code := runCLI(t, bin, home, "attach", reg.Ref("app:v1"), "--bundle", bundle, "--insecure-registry")
+			out, code = runCLI(t, bin, home, "attach", reg.Ref("app:v1"), "--bundle", bundle, "--insecure-registry")
 			if code != 0 || !strings.Contains(out, ".att") {
 				t.Fatalf("attach: exit %d\n%s", code, out)
 			}

@@ -21,7 +21,7 @@ import (
 	"github.com/pipeguard/pipeguard/internal/verify"
 )
 
-func judge(t *testing.T, yaml string) oci.Judge {
+func judge(t testing.TB, yaml string) oci.Judge {
 	t.Helper()
 	p, err := policy.Parse([]byte(yaml))
 	if err != nil {

@@ -9,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "loopback address to listen on")
+	verbose := flag.Bool("log", false, "log every request to stderr")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
@@ -33,8 +35,12 @@ func main() {
 		log.Fatalf("testregistry: %v", err)
 	}
 	fmt.Fprintf(os.Stdout, "listening on %s\n", ln.Addr())
+	logTo := io.Discard
+	if *verbose {
+		logTo = os.Stderr
+	}
 	srv := &http.Server{
-		Handler:           registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(os.Stderr, "", 0))),
+		Handler:           registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(logTo, "", 0))),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	log.Fatal(srv.Serve(ln))
