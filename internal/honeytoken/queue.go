@@ -26,9 +26,7 @@ type Dispatcher struct {
 	timeout    time.Duration
 	log        *slog.Logger
 	now        func() time.Time
-
-	mu    sync.Mutex
-	kicks map[string]chan struct{}
+	kicks      map[string]chan struct{}
 }
 
 // DispatcherOption configures a Dispatcher.
