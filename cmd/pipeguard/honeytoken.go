@@ -33,6 +33,7 @@ func newHoneytokenCmd(g *globals) *cobra.Command {
 		newHoneytokenAlertsCmd(g),
 		newHoneytokenServeCmd(g),
 		newHoneytokenIngestCmd(g),
+		newHoneytokenSightingsCmd(g),
 	)
 	return c
 }
@@ -491,6 +492,71 @@ func newHoneytokenIngestCmd(g *globals) *cobra.Command {
 			}
 			if res.Hits > 0 {
 				return failed(fmt.Errorf("%d CloudTrail event(s) used a honeytoken", res.Hits))
+			}
+			return nil
+		},
+	}
+	sf.add(c)
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	c.Flags().DurationVar(&window, "group-window", 5*time.Minute, "repeats of a token within this window become one follow-up alert")
+	return c
+}
+
+func newHoneytokenSightingsCmd(g *globals) *cobra.Command {
+	var (
+		sf     sinkFlags
+		output string
+		window time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "ingest-sightings REPORT.json|-",
+		Short: "Alert on honeytokens the secret scanner sighted where they were not planted (exposure-only types); exit 1 when one was",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			sinks, err := sf.sinks(g)
+			if err != nil {
+				return errored(err)
+			}
+			in := g.stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return errored(err)
+				}
+				defer f.Close()
+				in = f
+			}
+			reg, db, err := openHoneytokens(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			disp := honeytoken.NewDispatcher(reg, sinks, honeytoken.WithBackoff(500*time.Millisecond, 5*time.Second), honeytoken.WithDispatcherLogger(g.log))
+			rec := honeytoken.NewRecorder(reg, honeytoken.WithWindow(window), honeytoken.WithSinks(disp.SinkNames()...), honeytoken.WithRecorderLogger(g.log))
+			res, err := rec.IngestSightings(cmd.Context(), in, time.Now())
+			if err != nil {
+				return errored(err)
+			}
+			if len(sinks) > 0 {
+				dctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+				err := disp.Drain(dctx)
+				cancel()
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					return errored(err)
+				}
+			}
+			if output == "json" {
+				if err := writeJSON(g.stdout, res); err != nil {
+					return errored(err)
+				}
+			} else {
+				fmt.Fprintf(g.stdout, "%d sighting(s): %d where planted, %d exposed, %d unverified\n", res.Sightings, res.Planted, res.Exposed, res.Unverified)
+			}
+			if res.Exposed > 0 {
+				return failed(fmt.Errorf("%d honeytoken(s) sighted where they were not planted", res.Exposed))
 			}
 			return nil
 		},
