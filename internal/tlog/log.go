@@ -16,7 +16,6 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera"
-	"github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/tessera/storage/posix"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -32,6 +31,7 @@ type Log struct {
 	reader   tessera.LogReader
 	shutdown func(context.Context) error
 	log      *slog.Logger
+	proofs   *nodeCache
 
 	mu      sync.Mutex
 	cp      *published    // latest published checkpoint seen
@@ -42,14 +42,10 @@ type Log struct {
 	done    chan struct{}
 }
 
-// published is a checkpoint this process verified, with a proof builder
-// shared by every entry it releases.
+// published is a checkpoint this process verified.
 type published struct {
-	raw  []byte
-	cp   *flog.Checkpoint
-	once sync.Once
-	pb   *client.ProofBuilder
-	err  error
+	raw []byte
+	cp  *flog.Checkpoint
 }
 
 type logOptions struct {
@@ -116,7 +112,7 @@ func OpenLog(ctx context.Context, dir string, id *Identity, opts ...LogOption) (
 		stop()
 		return nil, fmt.Errorf("starting log appender: %w", err)
 	}
-	l := &Log{id: id, verifier: verifier, add: app.Add, reader: reader, shutdown: shutdown, log: o.log,
+	l := &Log{id: id, verifier: verifier, add: app.Add, reader: reader, shutdown: shutdown, log: o.log, proofs: newNodeCache(reader.ReadTile),
 		changed: make(chan struct{}), wake: make(chan struct{}, 1), stop: stop, done: make(chan struct{})}
 	go l.pollLoop(bg, o.poll)
 	return l, nil
@@ -237,22 +233,14 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, *flog.Checkpoint, error) 
 	return p.raw, p.cp, nil
 }
 
-func (p *published) builder(ctx context.Context, f client.TileFetcherFunc) (*client.ProofBuilder, error) {
-	p.once.Do(func() { p.pb, p.err = client.NewProofBuilder(ctx, p.cp.Size, f) })
-	return p.pb, p.err
-}
-
 func (l *Log) entryWithProof(ctx context.Context, p *published, index uint64, body []byte) (*protorekor.TransparencyLogEntry, error) {
-	pb, err := p.builder(context.WithoutCancel(ctx), l.reader.ReadTile)
-	if err != nil {
-		return nil, fmt.Errorf("building inclusion proof: %w", err)
-	}
-	hashes, err := pb.InclusionProof(ctx, index)
+	hashes, err := l.proofs.inclusion(ctx, index, p.cp.Size)
 	if err != nil {
 		return nil, fmt.Errorf("building inclusion proof for %d: %w", index, err)
 	}
 	leaf := rfc6962.DefaultHasher.HashLeaf(body)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, p.cp.Size, leaf, hashes, p.cp.Hash); err != nil {
+		l.proofs.reset()
 		return nil, fmt.Errorf("inclusion proof for %d does not verify: %w", index, err)
 	}
 	return &protorekor.TransparencyLogEntry{
