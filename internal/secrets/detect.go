@@ -85,11 +85,12 @@ type Detector struct {
 
 type compiledRule struct {
 	*Rule
-	maxLen  int
+	maxLen int
 	// multiline: unbounded and able to run over any number of lines, so
 	// windows cannot bound it and it runs on the whole fragment.
 	multiline bool
 	generic   bool
+	anchor    *anchor
 }
 
 // DetectorOption configures a Detector.
@@ -144,6 +145,9 @@ func NewDetector(cfg *Config, opts ...DetectorOption) *Detector {
 		if r.Regex != nil {
 			cr.maxLen = maxMatchBytes(r.Regex.String())
 			cr.multiline = cr.maxLen == unbounded && crossesLines(r.Regex.String())
+			if !cr.multiline {
+				cr.anchor = newAnchor(r.Regex.String())
+			}
 		}
 		d.rules = append(d.rules, cr)
 		if r.Regex == nil {
@@ -353,6 +357,9 @@ func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string
 		capped = true
 	default:
 		wins = d.windows(data, hs, r.maxLen)
+	}
+	if r.anchor != nil && !d.noWindows && !r.multiline {
+		return d.runAnchored(r, data, wins, path, commit, lines, out)
 	}
 	if len(wins) == 1 && wins[0].lo == 0 && wins[0].hi == len(data) {
 		capped = false
@@ -638,6 +645,69 @@ func onlyCommitLists(als []*Allowlist) []*Allowlist {
 		if len(a.Commits) > 0 {
 			out = append(out, a)
 		}
+	}
+	return out
+}
+
+// RuleTime is the regex time one rule took, for profiling.
+type RuleTime struct {
+	Rule  string
+	Time  time.Duration
+	Bytes int64
+}
+
+// EnableRuleProfile makes the detector account regex time per rule; call
+// it before scanning. RuleProfile reports the totals, slowest first.
+func (d *Detector) EnableRuleProfile() {
+	d.ruleNanos = make([]atomic.Int64, len(d.rules))
+	d.ruleBytes = make([]atomic.Int64, len(d.rules))
+}
+
+// RuleProfile returns the per-rule regex time, slowest first.
+func (d *Detector) RuleProfile() []RuleTime {
+	var out []RuleTime
+	for i := range d.ruleNanos {
+		if n := d.ruleNanos[i].Load(); n > 0 {
+			out = append(out, RuleTime{d.rules[i].ID, time.Duration(n), d.ruleBytes[i].Load()})
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Time > out[b].Time })
+	return out
+}
+
+func (d *Detector) runAnchored(r *compiledRule, data []byte, wins []window, path, commit string, lines **lineIndex, out []Finding) []Finding {
+	var (
+		buf   []hit
+		cands []window
+		ms    [][2]int
+	)
+	for _, w := range wins {
+		var c []window
+		c, buf = r.anchor.candidates(data, w, buf)
+		cands = append(cands, c...)
+	}
+	for i, w := range cands {
+		for _, m := range r.Regex.FindAllIndex(data[w.lo:w.hi], -1) {
+			k := [2]int{w.lo + m[0], w.lo + m[1]}
+			dup := false
+			// Candidate regions of neighbouring windows may overlap.
+			for j := len(ms) - 1; j >= 0 && i > 0; j-- {
+				if ms[j] == k {
+					dup = true
+					break
+				}
+				if ms[j][1] < w.lo {
+					break
+				}
+			}
+			if !dup {
+				ms = append(ms, k)
+			}
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
+	for _, m := range ms {
+		out = d.emit(r, data, m[0], m[1], path, commit, lines, out)
 	}
 	return out
 }

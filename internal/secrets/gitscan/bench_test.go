@@ -32,6 +32,16 @@ func BenchmarkRepo(b *testing.B) {
 		revs = strings.Fields(r)
 	}
 	d := secrets.NewDetector(cfg)
+	if os.Getenv("PIPEGUARD_BENCH_RULES") != "" {
+		d.EnableRuleProfile()
+		defer func() {
+			for i, r := range d.RuleProfile() {
+				if i < 12 {
+					b.Logf("%-36s %v %d bytes", r.Rule, r.Time, r.Bytes)
+				}
+			}
+		}()
+	}
 	for i := 0; i < b.N; i++ {
 		res, err := Scan(context.Background(), repo, d, Options{Revs: revs})
 		if err != nil {

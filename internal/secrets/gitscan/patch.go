@@ -21,6 +21,7 @@ type Hunk struct {
 // BinaryChange is a binary file a commit added or changed; archives among
 // them are fetched and opened.
 type BinaryChange struct {
+	shard   int
 	Commit  int
 	Path    string
 	NewBlob string

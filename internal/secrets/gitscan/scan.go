@@ -58,34 +58,46 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	args, err := gitArgs(repo, opts)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running git: %w", err)
+	var shards [][]string
+	var order map[string]int
+	if !opts.Staged {
+		list, err := revList(ctx, repo, opts.Revs)
+		if err != nil {
+			return nil, err
+		}
+		order = make(map[string]int, len(list))
+		for i, c := range list {
+			order[c] = i
+		}
+		// git computes diffs on one core per process: split the commits
+		// over as many processes as there are cores, interleaved so the
+		// shards get similar mixes of old and new history.
+		n := min(opts.Workers, max(1, len(list)/64))
+		shards = make([][]string, n)
+		for i, c := range list {
+			shards[i%n] = append(shards[i%n], c)
+		}
+	} else {
+		shards = [][]string{nil}
 	}
 
 	var (
-		commits  []Commit
-		cmu      sync.RWMutex
 		binaries []BinaryChange
+		bmu      sync.Mutex
 		res      = &Result{}
 		hunks    atomic.Int64
 		nbytes   atomic.Int64
+		ncommits atomic.Int64
 		mu       sync.Mutex
 		found    []located
 	)
-	type batch []Hunk
+	commits := make([][]Commit, len(shards))
+	type batch struct {
+		shard int
+		hs    []Hunk
+	}
 	work := make(chan batch, 2*opts.Workers)
 	var wg sync.WaitGroup
 	for w := 0; w < opts.Workers; w++ {
@@ -94,12 +106,12 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 			defer wg.Done()
 			for b := range work {
 				var local []located
-				for _, h := range b {
+				for _, h := range b.hs {
 					fs := d.Scan(secrets.Fragment{Data: h.Text, Path: h.Path})
 					for _, f := range fs {
 						f.StartLine += h.Start - 1
 						f.EndLine += h.Start - 1
-						local = append(local, located{f, h.Commit})
+						local = append(local, located{f, b.shard, h.Commit})
 					}
 					hunks.Add(1)
 					nbytes.Add(int64(len(h.Text)))
@@ -123,75 +135,69 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 				case <-stopProgress:
 					return
 				case <-t.C:
-					cmu.RLock()
-					n := len(commits)
-					cmu.RUnlock()
-					opts.Progress(Progress{Commits: n, Hunks: hunks.Load(), Bytes: nbytes.Load(), Elapsed: time.Since(start)})
+					opts.Progress(Progress{Commits: int(ncommits.Load()), Hunks: hunks.Load(), Bytes: nbytes.Load(), Elapsed: time.Since(start)})
 				}
 			}
 		}()
 	}
 
-	skipCache := map[string]bool{}
-	skip := func(p string) bool {
-		s, ok := skipCache[p]
-		if !ok {
-			s, _ = d.PathClass(p)
-			skipCache[p] = s
-		}
-		return s
-	}
-	var cur batch
-	curBytes := 0
-	send := func() {
-		if len(cur) > 0 {
-			work <- cur
-			cur, curBytes = nil, 0
-		}
-	}
-	var r io.Reader = out
-	if opts.Staged {
-		r = io.MultiReader(strings.NewReader("\x01"+strings.Repeat("0", 40)+"\x1f\x1f\x1f\x1f\x1fstaged changes\n"), out)
-	}
-	perr := ParsePatch(r, PatchHandler{
-		Commit: func(c Commit) {
-			cmu.Lock()
-			commits = append(commits, c)
-			cmu.Unlock()
-		},
-		SkipPath: skip,
-		Hunk: func(h Hunk) {
-			cur = append(cur, h)
-			curBytes += len(h.Text)
-			if curBytes >= batchBytes {
-				send()
+	errs := make([]error, len(shards))
+	var pwg sync.WaitGroup
+	for si := range shards {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			skipCache := map[string]bool{}
+			skip := func(p string) bool {
+				s, ok := skipCache[p]
+				if !ok {
+					s, _ = d.PathClass(p)
+					skipCache[p] = s
+				}
+				return s
 			}
-		},
-		Binary: func(b BinaryChange) {
-			if isArchivePath(b.Path) && !skip(b.Path) {
-				binaries = append(binaries, b)
+			var cur []Hunk
+			curBytes := 0
+			send := func() {
+				if len(cur) > 0 {
+					work <- batch{si, cur}
+					cur, curBytes = nil, 0
+				}
 			}
-		},
-	})
-	send()
+			errs[si] = runPatch(ctx, repo, opts.Staged, shards[si], PatchHandler{
+				Commit: func(c Commit) {
+					commits[si] = append(commits[si], c)
+					ncommits.Add(1)
+				},
+				SkipPath: skip,
+				Hunk: func(h Hunk) {
+					cur = append(cur, h)
+					curBytes += len(h.Text)
+					if curBytes >= batchBytes {
+						send()
+					}
+				},
+				Binary: func(b BinaryChange) {
+					if isArchivePath(b.Path) && !skip(b.Path) {
+						b.shard = si
+						bmu.Lock()
+						binaries = append(binaries, b)
+						bmu.Unlock()
+					}
+				},
+			})
+			send()
+			if errs[si] != nil {
+				cancel()
+			}
+		}()
+	}
+	pwg.Wait()
 	close(work)
-	if perr != nil {
-		cancel()
-	}
-	io.Copy(io.Discard, out)
-	werr := cmd.Wait()
 	wg.Wait()
-	if perr != nil {
+	if err := errors.Join(errs...); err != nil {
 		close(stopProgress)
-		return nil, perr
-	}
-	if werr != nil {
-		close(stopProgress)
-		msg := strings.TrimSpace(stderr.String())
-		if strings.Contains(msg, "does not have any commits") || strings.Contains(msg, "bad default revision 'HEAD'") {
-			return res, nil
-		}
-		return nil, fmt.Errorf("git %s in %s: %w: %s", args[2], repo, werr, msg)
+		return nil, err
 	}
 
 	// Archives a commit added or changed: open them.
@@ -208,7 +214,7 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 				return nil
 			}
 			for _, f := range d.ScanFile(b.Path, data, "") {
-				found = append(found, located{f, b.Commit})
+				found = append(found, located{f, b.shard, b.Commit})
 			}
 			nbytes.Add(int64(len(data)))
 			return nil
@@ -220,12 +226,12 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 	}
 	close(stopProgress)
 
-	res.Commits = len(commits)
+	res.Commits = int(ncommits.Load())
 	res.Hunks = hunks.Load()
 	res.Bytes = nbytes.Load()
 	for _, lf := range found {
 		f := lf.f
-		c := commits[lf.commit]
+		c := commits[lf.shard][lf.commit]
 		if d.CommitAllowed(c.SHA, f.RuleID) {
 			continue
 		}
@@ -238,10 +244,6 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 		}
 		f.Tags = append([]string(nil), f.Tags...)
 		res.Findings = append(res.Findings, f)
-	}
-	order := make(map[string]int, len(commits))
-	for i, c := range commits {
-		order[c.SHA] = i
 	}
 	sort.SliceStable(res.Findings, func(i, j int) bool {
 		a, b := res.Findings[i], res.Findings[j]
@@ -262,6 +264,7 @@ func Scan(ctx context.Context, repo string, d *secrets.Detector, opts Options) (
 // located is a finding and the index of the commit it came from.
 type located struct {
 	f      secrets.Finding
+	shard  int
 	commit int
 }
 
@@ -273,23 +276,78 @@ func isArchivePath(p string) bool {
 	return false
 }
 
-func gitArgs(repo string, opts Options) ([]string, error) {
-	// Pin the output format against user configuration.
-	base := []string{"-C", repo, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"}
-	if opts.Staged {
-		return append(base, "diff", "--cached", "-p", "-U0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--diff-filter=tuxdb"), nil
+// revList lists the non-merge commits to scan (merges show no diff in
+// `git log -p`, so they add nothing), newest first.
+func revList(ctx context.Context, repo string, revs []string) ([]string, error) {
+	args := []string{"-C", repo, "rev-list", "--no-merges", "--full-history"}
+	if len(revs) == 0 {
+		args = append(args, "--all")
 	}
-	args := append(base, "log", "-p", "-U0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--full-history", "--diff-filter=tuxdb", LogFormat)
-	if len(opts.Revs) == 0 {
-		return append(args, "--all"), nil
-	}
-	for _, r := range opts.Revs {
+	for _, r := range revs {
 		if strings.HasPrefix(r, "-") {
 			return nil, fmt.Errorf("revision %q must not start with '-'", r)
 		}
 	}
-	args = append(args, opts.Revs...)
-	return append(args, "--"), nil
+	args = append(append(args, revs...), "--")
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(revs) == 0 && (strings.Contains(msg, "does not have any commits") || msg == "") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("git rev-list in %s: %w: %s", repo, err, msg)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// runPatch streams the patches of the given commits (or of the index)
+// through ParsePatch.
+func runPatch(ctx context.Context, repo string, staged bool, commits []string, h PatchHandler) error {
+	if !staged && len(commits) == 0 {
+		return nil
+	}
+	// Pin the output format against user configuration.
+	args := []string{"-C", repo, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.relative=false"}
+	common := []string{"-p", "-U0", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "-M", "--diff-filter=tuxdb"}
+	if staged {
+		args = append(append(append(args, "diff", "--cached"), common...), "--")
+	} else {
+		args = append(append(append(args, "log"), common...), LogFormat, "--no-walk=unsorted", "--stdin")
+	}
+	cmd := exec.CommandContext(ctx, "git", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if !staged {
+		cmd.Stdin = strings.NewReader(strings.Join(commits, "\n") + "\n")
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("running git: %w", err)
+	}
+	var r io.Reader = out
+	if staged {
+		r = io.MultiReader(strings.NewReader("\x01"+strings.Repeat("0", 40)+"\x1f\x1f\x1f\x1f\x1fstaged changes\n"), out)
+	}
+	perr := ParsePatch(r, h)
+	io.Copy(io.Discard, out)
+	werr := cmd.Wait()
+	if perr != nil {
+		return perr
+	}
+	if werr != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if staged && strings.Contains(msg, "bad revision 'HEAD'") {
+			return nil
+		}
+		return fmt.Errorf("git %s in %s: %w: %s", args[10], repo, werr, msg)
+	}
+	return nil
 }
 
 // catFile streams the content of shas through one `git cat-file --batch`;
