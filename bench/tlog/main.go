@@ -117,7 +117,7 @@ func run(d time.Duration, levels, dsn, bin string, rate, nproofs int, storeD tim
 	pubPEM, _ := sign.EncodePublicKey(key.Public())
 	keyPath := filepath.Join(work, "builder.pub")
 	os.WriteFile(keyPath, pubPEM, 0o644)
-	args := []string{"server", "add-builder", "--home", homeDir, "--name", "bench", "--key", keyPath}
+	args := []string{"server", "add-builder", "--home", homeDir, "--name", fmt.Sprintf("bench-%d", time.Now().UnixNano()), "--key", keyPath}
 	if dsn != "" {
 		args = append(args, "--db", dsn)
 	}
