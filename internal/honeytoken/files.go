@@ -52,11 +52,17 @@ func FileFor(t *Token) (File, bool) {
 	case TypeKubeconfig:
 		user := "deploy-bot@" + m.Cluster
 		ctx := m.Cluster
+		// Real kubeconfigs embed the cluster CA; decoys made without one
+		// (a registry with no CA) skip verification instead.
+		trust := "insecure-skip-tls-verify: true"
+		if m.CAData != "" {
+			trust = "certificate-authority-data: " + m.CAData
+		}
 		content := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - cluster:
-    insecure-skip-tls-verify: true
+    %s
     server: %s
   name: %s
 contexts:
@@ -71,7 +77,7 @@ users:
 - name: %s
   user:
     token: %s
-`, m.Endpoint, m.Cluster, m.Cluster, user, ctx, ctx, user, m.Value)
+`, trust, m.Endpoint, m.Cluster, m.Cluster, user, ctx, ctx, user, m.Value)
 		return File{Name: "config", Content: content}, true
 	case TypeEnvDB:
 		return File{Name: ".env", Content: fmt.Sprintf(`# orders service (production)

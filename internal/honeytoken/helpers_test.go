@@ -30,7 +30,11 @@ func newTestRegistry(t *testing.T) *Registry {
 	for i := range fp {
 		fp[i], seal[i] = byte(i), byte(255-i)
 	}
-	r, err := Open(ctx, db, fp, seal)
+	ca, err := LoadOrCreateCA(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, db, fp, seal, WithCA(ca))
 	if err != nil {
 		t.Fatal(err)
 	}

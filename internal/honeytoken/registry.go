@@ -10,11 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/pipeguard/pipeguard/internal/fingerprint"
 	"github.com/pipeguard/pipeguard/internal/home"
+	"github.com/pipeguard/pipeguard/internal/honeytoken/decoy"
 	"github.com/pipeguard/pipeguard/internal/store"
 )
 
@@ -92,6 +96,8 @@ type Registry struct {
 	aead  cipher.AEAD
 	now   func() time.Time
 
+	ca *decoy.CA
+
 	mu       sync.RWMutex
 	index    map[string]string // fingerprint -> token id
 	cloudIDs map[string]string // CloudTrail user name -> token id
@@ -100,7 +106,7 @@ type Registry struct {
 // Open migrates the schema and returns the registry over db.
 // fingerprintKey is the home's shared fingerprint key; sealKey (32 bytes)
 // encrypts token material.
-func Open(ctx context.Context, db *store.DB, fingerprintKey, sealKey []byte) (*Registry, error) {
+func Open(ctx context.Context, db *store.DB, fingerprintKey, sealKey []byte, opts ...RegistryOption) (*Registry, error) {
 	if err := db.Migrate(ctx, component, schema); err != nil {
 		return nil, err
 	}
@@ -115,7 +121,63 @@ func Open(ctx context.Context, db *store.DB, fingerprintKey, sealKey []byte) (*R
 	if err != nil {
 		return nil, fmt.Errorf("honeytoken seal key: %w", err)
 	}
-	return &Registry{db: db, fpKey: fingerprintKey, aead: aead, now: time.Now}, nil
+	r := &Registry{db: db, fpKey: fingerprintKey, aead: aead, now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
+}
+
+// RegistryOption configures a Registry.
+type RegistryOption func(*Registry)
+
+// WithCA sets the decoys' certificate authority: kubeconfig decoys embed
+// its certificate and the HTTP listener serves certificates it issues.
+// Without it kubeconfigs skip TLS verification instead.
+func WithCA(ca *decoy.CA) RegistryOption { return func(r *Registry) { r.ca = ca } }
+
+// CA returns the decoys' certificate authority, or nil.
+func (r *Registry) CA() *decoy.CA { return r.ca }
+
+// CAPath is where the home keeps the decoys' CA (certificate and key).
+func CAPath(h *home.Home) string { return h.Path("keys", "honeytoken-ca.pem") }
+
+// LoadOrCreateCA reads the decoy CA at path, creating it (mode 0600) on
+// first use.
+func LoadOrCreateCA(path string) (*decoy.CA, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return decoy.ParseCAPEM(data)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading decoy CA: %w", err)
+	}
+	ca, err := decoy.NewCA()
+	if err != nil {
+		return nil, err
+	}
+	pemData, err := ca.MarshalPEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating decoy CA: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateCA(path) // another process made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating decoy CA: %w", err)
+	}
+	if _, err := f.Write(pemData); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing decoy CA: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("writing decoy CA: %w", err)
+	}
+	return ca, nil
 }
 
 // SealKeyPath is where the home keeps the key that seals token material.
@@ -132,11 +194,15 @@ func OpenHome(ctx context.Context, h *home.Home) (*Registry, *store.DB, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("honeytoken seal key: %w", err)
 	}
+	ca, err := LoadOrCreateCA(CAPath(h))
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := store.Open(ctx, h.DBPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := Open(ctx, db, fpKey, sealKey)
+	r, err := Open(ctx, db, fpKey, sealKey, WithCA(ca))
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -179,7 +245,11 @@ func (r *Registry) Create(ctx context.Context, o CreateOptions) (*Token, error) 
 	if o.Note == "" {
 		return nil, errors.New("a note saying where the token is planted is required")
 	}
-	m, err := generate(o)
+	var caPEM []byte
+	if r.ca != nil {
+		caPEM = r.ca.CertPEM()
+	}
+	m, err := generate(o, caPEM)
 	if err != nil {
 		return nil, err
 	}

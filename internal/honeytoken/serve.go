@@ -2,6 +2,7 @@ package honeytoken
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,10 +119,15 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 			return fail(fmt.Errorf("listening for HTTP: %w", err))
 		}
 		closers = append(closers, func() { ln.Close() })
-		host, _, _ := net.SplitHostPort(ln.Addr().String())
-		tlsCfg, err := decoy.SelfSignedTLS(host)
-		if err != nil {
-			return fail(fmt.Errorf("making the decoy TLS certificate: %w", err))
+		var tlsCfg *tls.Config
+		if ca := reg.CA(); ca != nil {
+			tlsCfg = ca.TLSConfig()
+		} else {
+			host, _, _ := net.SplitHostPort(ln.Addr().String())
+			var err error
+			if tlsCfg, err = decoy.SelfSignedTLS(host); err != nil {
+				return fail(fmt.Errorf("making the decoy TLS certificate: %w", err))
+			}
 		}
 		httpLn = decoy.SniffTLS(netutil.LimitListener(ln, cfg.MaxConns), tlsCfg)
 		s.HTTPAddr = ln.Addr()

@@ -74,6 +74,7 @@ type Material struct {
 	DBAddr      string `json:"db_addr,omitempty"`  // env-db host:port
 	DBName      string `json:"db_name,omitempty"`
 	Cluster     string `json:"cluster,omitempty"` // kubeconfig
+	CAData      string `json:"ca_data,omitempty"` // kubeconfig: the decoy CA, base64 PEM
 	CloudUser   string `json:"cloud_user,omitempty"`
 }
 
@@ -216,7 +217,7 @@ func basicAuth(user, pass string) string {
 }
 
 // generate fills in the material for a new token.
-func generate(o CreateOptions) (Material, error) {
+func generate(o CreateOptions, caPEM []byte) (Material, error) {
 	var m Material
 	needBase := func() (*url.URL, error) {
 		if o.BaseURL == "" {
@@ -293,6 +294,9 @@ func generate(o CreateOptions) (Material, error) {
 		u.Scheme = "https"
 		m.Endpoint = u.String()
 		m.Cluster = "prod-" + randString(lowerAlnum, 5)
+		if caPEM != nil {
+			m.CAData = encodeStd(caPEM)
+		}
 		m.Value = kubeToken(m.Cluster)
 	case TypeEnvDB:
 		addr := o.DBAddr

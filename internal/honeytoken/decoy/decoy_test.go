@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -478,3 +481,56 @@ func FuzzPostgresDecoy(f *testing.F) {
 }
 
 var _ = time.Second
+
+func TestCAIssuesVerifiableCertificates(t *testing.T) {
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemData, _ := ca.MarshalPEM()
+	ca2, err := ParseCAPEM(pemData)
+	if err != nil || !bytes.Equal(ca2.CertPEM(), ca.CertPEM()) {
+		t.Fatalf("CA round trip: %v", err)
+	}
+	if _, err := ParseCAPEM(ca.CertPEM()); err == nil {
+		t.Error("CA without key accepted")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &http.Server{Handler: NewHTTP(testIndex(), &hits{})}
+	go srv.Serve(SniffTLS(ln, ca2.TLSConfig()))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM())
+	for _, tc := range []struct {
+		sni    string
+		wantOK bool
+	}{{"", true}, {"kube.corp.example", true}} {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: tc.sni}}}
+		resp, err := c.Get("https://" + ln.Addr().String() + "/api")
+		if err != nil {
+			t.Errorf("sni %q: %v", tc.sni, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("sni %q: status %d", tc.sni, resp.StatusCode)
+		}
+	}
+	// A client trusting another CA refuses the decoy (the check can fail).
+	other, _ := NewCA()
+	pool2 := x509.NewCertPool()
+	pool2.AppendCertsFromPEM(other.CertPEM())
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool2}}}
+	if _, err := c.Get("https://" + ln.Addr().String() + "/api"); err == nil {
+		t.Error("certificate verified against an unrelated CA")
+	}
+	// Plain HTTP still works on the same port.
+	resp, err := http.Get("http://" + ln.Addr().String() + "/api")
+	if err != nil || resp.StatusCode != 401 {
+		t.Errorf("plain http on the TLS port: %v", err)
+	}
+}
