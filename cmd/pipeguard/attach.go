@@ -31,20 +31,23 @@ func (f *registryFlags) client() *oci.Client {
 
 func newAttachCmd(g *globals) *cobra.Command {
 	var (
-		bundles          []string
-		rf               registryFlags
-		noRefs, noTagLyt bool
+		bundles                  []string
+		rf                       registryFlags
+		sf                       signerFlags
+		noRefs, noTagLyt, signIt bool
 	)
 	c := &cobra.Command{
-		Use:   "attach IMAGE_REF --bundle B [--bundle B2 ...]",
+		Use:   "attach IMAGE_REF (--bundle B [--bundle B2 ...] | --sign)",
 		Short: "Store attestation bundles with an image: OCI 1.1 referrers and cosign's sha256-<hex>.att tag",
 		Long: "attach stores Sigstore bundles with the image digest IMAGE_REF names (a tag is resolved first), both as\n" +
 			"OCI 1.1 referrers and in cosign's tag layout, so that cosign and registries without the referrers API\n" +
-			"find them too. A bundle whose statement is about another digest is refused.",
+			"find them too. A bundle whose statement is about another digest is refused. --sign also signs the image\n" +
+			"digest (cosign v3's signature statement as a referrer, and the legacy sha256-<hex>.sig), so that\n" +
+			"`cosign verify --key` accepts it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(bundles) == 0 {
-				return errored(errors.New("give at least one --bundle"))
+			if len(bundles) == 0 && !signIt {
+				return errored(errors.New("give at least one --bundle, or --sign"))
 			}
 			if noRefs && noTagLyt {
 				return errored(errors.New("--no-referrers and --no-tag-layout together would attach nothing"))
@@ -65,6 +68,24 @@ func newAttachCmd(g *globals) *cobra.Command {
 			res, err := cl.Resolve(cmd.Context(), ref)
 			if err != nil {
 				return errored(err)
+			}
+			if signIt {
+				s, err := sf.signer(cmd.Context(), g)
+				if err != nil {
+					return err
+				}
+				b, err := oci.SignatureBundle(cmd.Context(), s, res.DigestRef())
+				if err != nil {
+					return errored(err)
+				}
+				data = append(data, b)
+				if !noTagLyt {
+					tag, err := cl.AttachLegacySignature(cmd.Context(), s, res.DigestRef())
+					if err != nil {
+						return errored(err)
+					}
+					fmt.Fprintf(g.stdout, "signature tag %s\n", tag)
+				}
 			}
 			var opts []oci.AttachOption
 			if noRefs {
@@ -89,7 +110,10 @@ func newAttachCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringArrayVar(&bundles, "bundle", nil, "Sigstore bundle to attach (repeatable)")
 	c.Flags().BoolVar(&noRefs, "no-referrers", false, "do not write OCI 1.1 referrers")
-	c.Flags().BoolVar(&noTagLyt, "no-tag-layout", false, "do not write cosign's sha256-<hex>.att tag")
+	c.Flags().BoolVar(&noTagLyt, "no-tag-layout", false, "do not write cosign's sha256-<hex>.att / .sig tags")
+	c.Flags().BoolVar(&signIt, "sign", false, "also sign the image digest (cosign-compatible image signature)")
 	rf.register(c)
+	sf.register(c)
+	c.Flags().Lookup("key").Usage = "private key for --sign (default: the home's signing key)"
 	return c
 }

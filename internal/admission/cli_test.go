@@ -106,6 +106,18 @@ func TestCommandContract(t *testing.T) {
 			if out, code = runCLI(t, bin, home, "verify", "image", reg.Ref("cli:v1"), "--policy", pol, "--insecure-registry"); code != 0 {
 				t.Fatalf("verify image after CLI attest+attach: exit %d\n%s", code, out)
 			}
+			// attach --sign: cosign verify accepts the image signature.
+			if out, code = runCLI(t, bin, home, "attach", reg.Ref("cli:v1"), "--sign", "--key", filepath.Join(dir, "builder.key"), "--insecure-registry"); code != 0 || !strings.Contains(out, ".sig") {
+				t.Fatalf("attach --sign: exit %d\n%s", code, out)
+			}
+			if cosign, err := exec.LookPath("cosign"); err == nil {
+				pub := write("builder.pub", builder.PEM)
+				cmd := exec.Command(cosign, "verify", "--key", pub, "--insecure-ignore-tlog", "--allow-http-registry", reg.Ref("cli@"+cd.String()))
+				cmd.Env = append(os.Environ(), "HOME="+dir)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("cosign verify after pipeguard attach --sign: %v\n%s", err, out)
+				}
+			}
 
 			d := ocitest.PushImage(t, reg.Ref("app:v1"))
 			bundle := write("prov.json", builder.Provenance(t, reg.Ref("app"), d))

@@ -89,7 +89,9 @@ func (c *Client) Attach(ctx context.Context, subject name.Digest, bundles [][]by
 	if o.tagLayout {
 		var envs []*BundleInfo
 		for _, info := range infos {
-			if info.Envelope != nil {
+			// cosign's .att image holds attestations; image signatures
+			// have their own legacy layout (AttachLegacySignature).
+			if info.Envelope != nil && info.PredicateType != PredicateCosignSign {
 				envs = append(envs, info)
 			}
 		}
