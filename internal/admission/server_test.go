@@ -427,3 +427,28 @@ func TestConfigRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestPoliciesReloadWithoutRestart: the watcher notices an edited policy
+// file on its own.
+func TestPoliciesReloadWithoutRestart(t *testing.T) {
+	f := newFixture(t)
+	s, hs := f.server(t, admission.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.WatchPolicies(ctx, 20*time.Millisecond)
+	allowed := func() bool {
+		obj, gvk, res := objectFor("Pod", podSpec(f.good))
+		body, _ := review(t, gvk, res, "", "apps", admissionv1.Create, obj, nil)
+		return post(t, hs, "/validate", body).Allowed
+	}
+	if !allowed() {
+		t.Fatal("attested image refused")
+	}
+	f.writePolicy(t, "policy.yaml", ocitest.Policy(ocitest.NewKey(t), "", nil))
+	for deadline := time.Now().Add(10 * time.Second); allowed(); {
+		if time.Now().After(deadline) {
+			t.Fatal("edited policy never took effect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -17,11 +17,12 @@ type CertReloader struct {
 	cert              *tls.Certificate
 	modCert, modKey   time.Time
 	checked           time.Time
+	recheck           time.Duration
 }
 
 // NewCertReloader loads the pair once, failing if it is unusable.
 func NewCertReloader(certPath, keyPath string) (*CertReloader, error) {
-	r := &CertReloader{certPath: certPath, keyPath: keyPath}
+	r := &CertReloader{certPath: certPath, keyPath: keyPath, recheck: 5 * time.Second}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (r *CertReloader) load() error {
 func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if time.Since(r.checked) > 5*time.Second {
+	if time.Since(r.checked) >= r.recheck {
 		r.checked = time.Now()
 		_ = r.load()
 	}
