@@ -89,6 +89,13 @@ func NewRecorder(reg *Registry, opts ...RecorderOption) *Recorder {
 
 // Record queues a hit for Run to store. It blocks while the queue is full.
 func (r *Recorder) Record(ctx context.Context, h Hit) error {
+	// The queue first: a client that hangs up must not turn its hit into
+	// a synchronous write.
+	select {
+	case r.in <- hitWithKey{Hit: h}:
+		return nil
+	default:
+	}
 	select {
 	case r.in <- hitWithKey{Hit: h}:
 		return nil

@@ -121,7 +121,8 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 		closers = append(closers, func() { ln.Close() })
 		var tlsCfg *tls.Config
 		if ca := reg.CA(); ca != nil {
-			tlsCfg = ca.TLSConfig()
+			// New certificate names: a few per source per minute.
+			tlsCfg = ca.TLSConfig(decoy.NewLimiter(0.1, 5, 1<<14))
 		} else {
 			host, _, _ := net.SplitHostPort(ln.Addr().String())
 			var err error

@@ -501,7 +501,7 @@ func TestCAIssuesVerifiableCertificates(t *testing.T) {
 	}
 	defer ln.Close()
 	srv := &http.Server{Handler: NewHTTP(testIndex(), &hits{})}
-	go srv.Serve(SniffTLS(ln, ca2.TLSConfig()))
+	go srv.Serve(SniffTLS(ln, ca2.TLSConfig(NewLimiter(1, 5, 10))))
 	defer srv.Close()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.CertPEM())
@@ -532,5 +532,51 @@ func TestCAIssuesVerifiableCertificates(t *testing.T) {
 	resp, err := http.Get("http://" + ln.Addr().String() + "/api")
 	if err != nil || resp.StatusCode != 401 {
 		t.Errorf("plain http on the TLS port: %v", err)
+	}
+}
+
+// Issuing certificates for new SNI names is limited per source; over the
+// limit the client gets the local-address certificate.
+func TestCAIssuanceLimited(t *testing.T) {
+	ca, _ := NewCA()
+	cfg := ca.TLSConfig(NewLimiter(0.0001, 1, 10))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	names := func(sni string) []string {
+		crt, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: sni, Conn: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(crt.Certificate[0])
+		out := append([]string{}, leaf.DNSNames...)
+		for _, ip := range leaf.IPAddresses {
+			out = append(out, ip.String())
+		}
+		return out
+	}
+	has := func(list []string, s string) bool {
+		for _, x := range list {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	if n := names("a.corp.example"); !has(n, "a.corp.example") {
+		t.Errorf("first name not issued: %v", n)
+	}
+	if n := names("b.corp.example"); has(n, "b.corp.example") || !has(n, "127.0.0.1") {
+		t.Errorf("second new name from the same source was issued: %v", n)
+	}
+	if n := names("a.corp.example"); !has(n, "a.corp.example") {
+		t.Errorf("cached name refused: %v", n)
 	}
 }

@@ -210,24 +210,37 @@ func (c *CA) CertPEM() []byte {
 
 // TLSConfig returns a server config that presents a certificate issued
 // for the name the client asked for (SNI), or for the local address the
-// client connected to.
-func (c *CA) TLSConfig() *tls.Config {
+// client connected to. Issuing for a new name is costly work: lim (may be
+// nil) bounds it per source, and a source over its limit gets the
+// certificate for the local address instead.
+func (c *CA) TLSConfig(lim *Limiter) *tls.Config {
 	return &tls.Config{
 		NextProtos: []string{"http/1.1"},
 		MinVersion: tls.VersionTLS12,
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			local := ""
+			if hello.Conn != nil {
+				if h, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
+					local = h
+				}
+			}
 			name := strings.ToLower(hello.ServerName)
 			if name == "" || len(name) > 253 {
-				name = ""
-				if hello.Conn != nil {
-					if h, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
-						name = h
-					}
-				}
+				return c.issue(local)
+			}
+			if !c.cached(name) && hello.Conn != nil && !lim.Allow(remoteAddr(hello.Conn.RemoteAddr().String())) {
+				return c.issue(local)
 			}
 			return c.issue(name)
 		},
 	}
+}
+
+func (c *CA) cached(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.cache[name]
+	return ok
 }
 
 func (c *CA) issue(name string) (*tls.Certificate, error) {
