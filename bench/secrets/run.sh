@@ -42,7 +42,7 @@ measure() {
 	local i
 	for ((i = 1; i <= runs; i++)); do
 		/usr/bin/time -f "%e %U %S %M" -o "$out/$name.time" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" || true
-		read -r wall user sys rss <"$out/$name.time"
+		read -r wall user sys rss < <(tail -n 1 "$out/$name.time")
 		printf "%-22s wall %7.2fs  cpu %7.2fs  peak RSS %7.1f MB\n" "$name" "$wall" "$(echo "$user + $sys" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
 		echo "$name $wall $(echo "$user + $sys" | bc) $rss" >>"$out/results"
 	done
