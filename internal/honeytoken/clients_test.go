@@ -152,6 +152,12 @@ func TestRealClients(t *testing.T) {
 		runClient(t, clientEnv(t), "", "dig", "+short", "+tries=1", "+time=5", "-p", port, "@127.0.0.1", tok.Material.Hostname, "A")
 		expect(t, tok, "dns")
 	})
+	t.Run("dig over tcp", func(t *testing.T) {
+		tok := create(TypeDNS, "runbook: failover hostname")
+		_, port, _ := net.SplitHostPort(s.DNSAddr.String())
+		runClient(t, clientEnv(t), "", "dig", "+tcp", "+short", "+tries=1", "+time=5", "-p", port, "@127.0.0.1", tok.Material.Hostname, "A")
+		expect(t, tok, "dns")
+	})
 }
 
 func dockerCreds(t *testing.T, configPath, registry string) (string, string) {

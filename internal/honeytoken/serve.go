@@ -112,6 +112,7 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 	}
 	var httpLn, dbLn net.Listener
 	var dnsPC net.PacketConn
+	var dnsLn net.Listener
 	var dnsSrv *decoy.DNS
 	if cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -146,6 +147,14 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 		closers = append(closers, func() { pc.Close() })
 		dnsPC = pc
 		s.DNSAddr = pc.LocalAddr()
+		// TCP on the same port, for truncation fallback and TCP-first
+		// clients.
+		tl, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err != nil {
+			return fail(fmt.Errorf("listening for DNS over TCP: %w", err))
+		}
+		closers = append(closers, func() { tl.Close() })
+		dnsLn = tl
 	}
 	if cfg.DBAddr != "" {
 		ln, err := net.Listen("tcp", cfg.DBAddr)
@@ -180,6 +189,7 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 	}
 	if dnsPC != nil {
 		run(&listeners, "dns", func() error { return dnsSrv.ServePacket(ctx, dnsPC) })
+		run(&listeners, "dns-tcp", func() error { return dnsSrv.ServeStream(ctx, dnsLn, 256) })
 	}
 	if dbLn != nil {
 		pg := decoy.NewPostgres(reg, s.Recorder, decoy.WithPostgresLimiter(lim), decoy.WithPostgresLogger(cfg.Log))

@@ -580,3 +580,43 @@ func TestCAIssuanceLimited(t *testing.T) {
 		t.Errorf("cached name refused: %v", n)
 	}
 }
+
+func TestDNSOverTCP(t *testing.T) {
+	h := &hits{}
+	d, _ := NewDNS("canary.example.test", testIndex(), h)
+	q := dnsQuery(t, dnsLabel+".canary.example.test.", dnsmessage.TypeA)
+	in := append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+	in = append(in, in...)               // two queries on one connection
+	in = append(in, 0xff, 0xff, 1, 2, 3) // then an oversized length: dropped
+	c := &rw{r: bytes.NewReader(in)}
+	d.stream(context.Background(), c, netip.MustParseAddr("127.0.0.1"))
+	out := c.w.Bytes()
+	for i := 0; i < 2; i++ {
+		if len(out) < 2 {
+			t.Fatalf("answer %d missing", i)
+		}
+		n := int(out[0])<<8 | int(out[1])
+		var m dnsmessage.Message
+		if err := m.Unpack(out[2 : 2+n]); err != nil || len(m.Answers) != 1 {
+			t.Fatalf("answer %d: %v %v", i, err, m.Answers)
+		}
+		out = out[2+n:]
+	}
+	if len(out) != 0 || len(h.ids()) != 2 {
+		t.Errorf("trailing %d bytes, %d hits", len(out), len(h.ids()))
+	}
+}
+
+func FuzzDNSOverTCP(f *testing.F) {
+	q := dnsQuery(f, dnsLabel+".canary.example.test.", dnsmessage.TypeA)
+	f.Add(append([]byte{byte(len(q) >> 8), byte(len(q))}, q...))
+	f.Add([]byte{0, 0})
+	d, _ := NewDNS("canary.example.test", testIndex(), &hits{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &rw{r: bytes.NewReader(in)}
+		d.stream(context.Background(), c, netip.MustParseAddr("127.0.0.1"))
+		if c.w.Len() > 8*(2+512) {
+			t.Fatalf("answered %d bytes", c.w.Len())
+		}
+	})
+}

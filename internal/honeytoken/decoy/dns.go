@@ -2,8 +2,10 @@ package decoy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -221,6 +223,70 @@ func (d *DNS) ServePacket(ctx context.Context, pc net.PacketConn) error {
 		src, _ := netip.AddrFromSlice(ua.IP)
 		if resp := d.Handle(ctx, src.Unmap(), buf[:n]); resp != nil {
 			pc.WriteTo(resp, addr)
+		}
+	}
+}
+
+// ServeStream answers DNS over TCP on ln until ctx ends: resolvers retry
+// there when an answer is truncated, and some tools ask there first. At
+// most maxConns connections, a few queries each, under a deadline.
+func (d *DNS) ServeStream(ctx context.Context, ln net.Listener, maxConns int) error {
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	sem := make(chan struct{}, maxConns)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting DNS connection: %w", err)
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-sem }()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			d.stream(ctx, c, remoteAddr(c.RemoteAddr().String()))
+		}()
+	}
+}
+
+// stream handles length-prefixed queries on one connection.
+func (d *DNS) stream(ctx context.Context, rw io.ReadWriter, src netip.Addr) {
+	var hdr [2]byte
+	buf := make([]byte, maxDNSPacket)
+	for i := 0; i < 8; i++ {
+		if _, err := io.ReadFull(rw, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if n == 0 || n > maxDNSPacket {
+			return
+		}
+		if _, err := io.ReadFull(rw, buf[:n]); err != nil {
+			return
+		}
+		resp := d.Handle(ctx, src, buf[:n])
+		if resp == nil {
+			return
+		}
+		out := make([]byte, 2, 2+len(resp))
+		binary.BigEndian.PutUint16(out, uint16(len(resp)))
+		if _, err := rw.Write(append(out, resp...)); err != nil {
+			return
 		}
 	}
 }
