@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -416,10 +417,10 @@ func newHoneytokenServeCmd(g *globals) *cobra.Command {
 			}
 			for _, a := range []struct {
 				name string
-				addr any
+				addr net.Addr
 			}{{"http", srv.HTTPAddr}, {"dns", srv.DNSAddr}, {"db", srv.DBAddr}} {
-				if a.addr != nil && fmt.Sprint(a.addr) != "<nil>" {
-					g.log.Info("honeytoken listener ready", "listener", a.name, "addr", fmt.Sprint(a.addr))
+				if a.addr != nil {
+					g.log.Info("honeytoken listener ready", "listener", a.name, "addr", a.addr.String())
 				}
 			}
 			if err := srv.Wait(); err != nil {

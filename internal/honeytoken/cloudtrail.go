@@ -183,6 +183,3 @@ func clean(s string, max int) string {
 // errNotCloudTrail marks a JSON file that is not a CloudTrail log (no
 // top-level Records).
 var errNotCloudTrail = errors.New("not a CloudTrail log (no top-level Records array)")
-
-// errNoFile is returned by Plant when the type has no file form.
-var errNoFile = errors.New("this token type is planted as a bare value (a URL or hostname), not a file")

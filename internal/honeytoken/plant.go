@@ -54,3 +54,6 @@ func (r *Registry) Plant(ctx context.Context, id, path string, force bool) (stri
 	}
 	return abs, nil
 }
+
+// errNoFile is returned by Plant when the type has no file form.
+var errNoFile = errors.New("this token type is planted as a bare value (a URL or hostname), not a file")
