@@ -19,29 +19,40 @@ func PolicyJudge(v *verify.Verifier) Judge { return policyJudge{v} }
 type policyJudge struct{ v *verify.Verifier }
 
 func (p policyJudge) Judge(ctx context.Context, s Subject, atts [][]byte) (*Verdict, error) {
-	var in []verify.Input
-	var unreadable []Failure
+	subject := verify.Subject{Name: s.Name, Digests: map[string]string{s.Digest.Algorithm: s.Digest.Hex}}
+	in := make([]verify.Input, len(atts))
 	for i, a := range atts {
-		name := s.Name + "@" + s.Digest.String() + " attachment " + strconv.Itoa(i+1)
+		in[i] = verify.Input{Name: s.Name + "@" + s.Digest.String() + " attachment " + strconv.Itoa(i+1), Data: a}
+	}
+	r, err := p.v.VerifyInputs(ctx, subject, in)
+	var unreadable []Failure
+	if err != nil {
 		// Anyone who can push to the repository can attach anything; one
 		// unreadable attachment must not stop the others from counting.
-		// It is skipped, and reported if the image is refused.
-		if _, err := attest.Load(name, a); err != nil {
-			unreadable = append(unreadable, Failure{Attestation: name, Rule: "readable", Reason: err.Error()})
-			continue
+		// Those are set aside (and reported if the image is refused), and
+		// the rest judged. Checked only on error: parsing every input
+		// twice would cost each cold verification.
+		kept := in[:0:0]
+		for _, x := range in {
+			if _, lerr := attest.Load(x.Name, x.Data); lerr != nil {
+				unreadable = append(unreadable, Failure{Attestation: x.Name, Rule: "readable", Reason: lerr.Error()})
+				continue
+			}
+			kept = append(kept, x)
 		}
-		in = append(in, verify.Input{Name: name, Data: a})
-	}
-	r, err := p.v.VerifyInputs(ctx, verify.Subject{Name: s.Name, Digests: map[string]string{s.Digest.Algorithm: s.Digest.Hex}}, in)
-	if err != nil {
-		return nil, err
+		if len(unreadable) == 0 {
+			return nil, err
+		}
+		if r, err = p.v.VerifyInputs(ctx, subject, kept); err != nil {
+			return nil, err
+		}
 	}
 	out := &Verdict{Passed: r.Passed, VerifiedLevels: r.VerifiedLevels, Evidence: r}
-	if !r.Passed {
-		out.Failures = append(out.Failures, unreadable...)
-	}
 	for _, f := range r.Failures {
 		out.Failures = append(out.Failures, Failure{Attestation: f.Attestation, Rule: f.Rule, Reason: f.Reason})
+	}
+	if !r.Passed {
+		out.Failures = append(out.Failures, unreadable...)
 	}
 	return out, nil
 }

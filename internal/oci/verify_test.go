@@ -206,3 +206,43 @@ func TestVerifyImageIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyImageIgnoresUnreadableAttachments: junk attached by anyone who
+// can push does not stop a good attestation from counting, and alone it is
+// a refusal that names it.
+func TestVerifyImageIgnoresUnreadableAttachments(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.Start(t, ocitest.Referrers)
+	c := oci.New(oci.WithInsecure())
+	builder := ocitest.NewKey(t)
+	j := judge(t, ocitest.Policy(builder, "", nil))
+	junk := func(d v1.Hash, repo string) {
+		att, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: static.NewLayer([]byte("not an envelope"), oci.DSSEMediaType)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tag, _ := name.NewTag(reg.Ref(repo+":"+strings.Replace(d.String(), ":", "-", 1)+".att"), name.Insecure)
+		if err := remote.Write(tag, att); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := ocitest.PushImage(t, reg.Ref("mixed:v1"))
+	gd := digestRef(t, reg, "mixed", good)
+	if _, err := c.Attach(ctx, gd, [][]byte{builder.Provenance(t, gd.Context().Name(), good)}, oci.WithoutTagLayout()); err != nil {
+		t.Fatal(err)
+	}
+	junk(good, "mixed")
+	res, err := c.VerifyImage(ctx, gd, j)
+	if err != nil || !res.Passed {
+		t.Fatalf("good attestation beside junk: err=%v passed=%v %v", err, res != nil && res.Passed, res.Failures())
+	}
+	only := ocitest.PushImage(t, reg.Ref("junk:v1"))
+	junk(only, "junk")
+	res, err = c.VerifyImage(ctx, digestRef(t, reg, "junk", only), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Passed || !strings.Contains(strings.Join(res.Failures(), "\n"), "readable") {
+		t.Fatalf("junk alone: passed=%v %v", res.Passed, res.Failures())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,19 +132,36 @@ func waitReady(t testing.TB, host, logPath string) {
 	t.Fatalf("registry on %s did not become ready: %s", host, log)
 }
 
+// built caches the test registry binary for the life of the test process:
+// building it once per test would cost a link each time.
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
 // testRegistryBinary finds pipeguard-testregistry on PATH or builds it.
 func testRegistryBinary(t testing.TB) string {
 	if bin, err := exec.LookPath("pipeguard-testregistry"); err == nil {
 		return bin
 	}
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "internal", "testregistry")
-	bin := filepath.Join(t.TempDir(), "testregistry")
-	out, err := exec.Command("go", "build", "-o", bin, src).CombinedOutput()
-	if err != nil {
-		t.Fatalf("building the test registry: %v\n%s", err, out)
+	built.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		src := filepath.Join(filepath.Dir(file), "..", "internal", "testregistry")
+		dir, err := os.MkdirTemp("", "pipeguard-testregistry-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "testregistry")
+		if out, err := exec.Command("go", "build", "-o", built.bin, src).CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("building the test registry: %v", built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // PushImage pushes a small random image to ref and returns its digest.
