@@ -58,8 +58,10 @@ const (
 	MaxTimeout      = 28 * time.Second
 	DefaultTimeout  = 8 * time.Second // for timeoutSeconds: 10 in deploy/
 	DefaultCacheTTL = 10 * time.Minute
-	DefaultBodyMax  = 3 << 20 // the API server's own request size limit
-	maxParallel     = 8
+	// DefaultBodyMax bounds a review: an UPDATE carries the object and the
+	// old object, each up to etcd's ~1.5 MiB, plus the review around them.
+	DefaultBodyMax = 8 << 20
+	maxParallel    = 8
 )
 
 // Config configures a Server.
