@@ -152,6 +152,16 @@ func New(s Signer, builderID string, opts ...Option) (*Builder, error) {
 	for _, o := range opts {
 		o(b)
 	}
+	if b.initPath == "" {
+		// Resolved now: once the control plane is undumpable,
+		// /proc/self/exe belongs to root and an unprivileged caller can no
+		// longer execute it.
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("build: finding this binary to run as the sandbox's init: %w", err)
+		}
+		b.initPath = exe
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		b.versionTag = bi.Main.Version
 	}

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -132,6 +133,9 @@ func (r *runner) unisolated(ctx context.Context, args, env []string) (int, error
 	cmd.Dir = mapPath(r.workdir)
 	cmd.Stdout, cmd.Stderr = r.out, r.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A daemon that escaped the process group may hold the output pipe
+	// open; do not wait for it forever.
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting the step: %w", err)
 	}

@@ -198,7 +198,20 @@ func Run(ctx context.Context, spec Spec, o Options) (*Result, error) {
 	cmd.Stderr = o.Stderr
 	cmd.ExtraFiles = []*os.File{cfgR, resW}
 	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
+	// Rootless, this process writes the child's uid_map, which it may
+	// only do while dumpable (an undumpable parent's children have
+	// root-owned /proc entries until they exec). The window holds no
+	// untrusted code: init has not started the step yet.
+	restore := func() {}
+	if Rootless() {
+		if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err == nil && d == 0 {
+			unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
+			restore = func() { unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) }
+		}
+	}
+	err = cmd.Start()
+	restore()
+	if err != nil {
 		cfgR.Close()
 		cfgW.Close()
 		resR.Close()
