@@ -27,6 +27,7 @@ type buildFlags struct {
 	allowDirty   bool
 	env          []string
 	ro           []string
+	goModCache   string
 	noSandbox    bool
 	output       string
 }
@@ -73,7 +74,7 @@ id suffixed with ` + build.DegradedSuffix + `.`,
 			repo, rev := build.ParseSourceArg(f.source)
 			res, err := b.Build(ctx, build.Request{
 				Source: repo, Rev: rev, AllowDirty: f.allowDirty, Command: args, Artifacts: f.artifacts,
-				Hermetic: f.hermetic, Fetch: f.fetch, Env: f.env, ReadOnly: f.ro, ArtifactsDir: f.artifactsDir,
+				Hermetic: f.hermetic, Fetch: f.fetch, Env: f.env, ReadOnly: f.ro, GoModCache: f.goModCache, ArtifactsDir: f.artifactsDir,
 			})
 			if err != nil {
 				return buildError(g, &f, err)
@@ -104,6 +105,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.allowDirty, "allow-dirty", false, "build the commit although the working tree has changes (recorded)")
 	c.Flags().StringArrayVar(&f.env, "env", nil, "NAME=VALUE added to the steps' environment (recorded; credentials are refused)")
 	c.Flags().StringArrayVar(&f.ro, "ro", nil, "extra host directory shown read-only in the sandbox (recorded)")
+	c.Flags().StringVar(&f.goModCache, "go-mod-cache", "", "existing Go module cache shown read-only as the build's GOMODCACHE, instead of --fetch (recorded)")
 	c.Flags().BoolVar(&f.noSandbox, "no-sandbox", false, "run unisolated (provenance claims SLSA Build L2 only); for testing")
 	c.Flags().MarkHidden("no-sandbox")
 }

@@ -59,6 +59,11 @@ type Request struct {
 	Env []string
 	// ReadOnly are extra host directories shown read-only at the same path.
 	ReadOnly []string
+	// GoModCache is an existing Go module cache shown read-only (at the
+	// same path) as the build's GOMODCACHE, instead of a fetch phase. Its
+	// modules are not checked by pipeguard (Go checks them against go.sum
+	// as it reads them); the provenance records the path.
+	GoModCache string
 	// ArtifactsDir receives copies of the outputs (relative paths kept).
 	ArtifactsDir string
 }
@@ -206,9 +211,20 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.GoModCache != "" && req.Fetch != "" {
+		return nil, errors.New("a Go module cache and a fetch phase exclude each other")
+	}
 	extraRO, err := checkMounts(req.ReadOnly, hidden)
 	if err != nil {
 		return nil, err
+	}
+	var modCache string
+	if req.GoModCache != "" {
+		mc, err := checkMounts([]string{req.GoModCache}, hidden)
+		if err != nil {
+			return nil, err
+		}
+		modCache = mc[0]
 	}
 
 	base, err := os.MkdirTemp(b.workRoot, "pipeguard-build-")
@@ -243,8 +259,8 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if tc.goroot != "" && !coveredBy(roDirs, tc.goroot) {
 		roDirs = append(roDirs, tc.goroot)
 	}
-	for _, d := range extraRO {
-		if !coveredBy(roDirs, d) {
+	for _, d := range append(extraRO, modCache) {
+		if d != "" && !coveredBy(roDirs, d) {
 			roDirs = append(roDirs, d)
 		}
 	}
@@ -280,6 +296,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 	env := stepEnv(pathEnv, src.Time, userEnv, !req.Hermetic, req.Fetch != "", nil)
+	if modCache != "" {
+		env = setEnv(env, "GOMODCACHE", modCache)
+	}
 	code, err := run.step(ctx, "build", req.Command, env, !req.Hermetic, &iso)
 	if err != nil {
 		return nil, err
@@ -312,6 +331,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 				Fetch:          req.Fetch,
 				Env:            userEnv,
 				ReadOnlyMounts: extraRO,
+				GoModCache:     modCache,
 				AllowDirty:     req.AllowDirty,
 			},
 			InternalParameters: InternalParameters{

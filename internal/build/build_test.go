@@ -635,9 +635,22 @@ func TestFetchGoModules(t *testing.T) {
 	}
 	f := newFixture(t)
 	repo := newRepo(t, files)
+	// A read-only module cache instead of a fetch phase.
+	res, err := f.build(t, Request{Source: repo, GoModCache: modcache, Hermetic: true, Artifacts: []string{"out/r"},
+		Command: script("mkdir out && go list -m -f '{{.Dir}}' github.com/google/uuid > out/r")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readArtifact(t, res, "out/r"), filepath.Join(modcache, "github.com/google/uuid@v1.6.0")+"\n"; got != want {
+		t.Fatalf("module from %q, want %q", got, want)
+	}
+	if res.Provenance.BuildDefinition.ExternalParameters.GoModCache != modcache {
+		t.Fatal("module cache not recorded")
+	}
+
 	req := Request{Source: repo, ReadOnly: []string{dl}, Fetch: "go mod download", Hermetic: true, Artifacts: []string{"out/r"},
 		Command: script("mkdir out && go run . > out/r")}
-	res, err := f.build(t, req)
+	res, err = f.build(t, req)
 	if err != nil {
 		t.Fatal(err)
 	}

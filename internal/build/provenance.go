@@ -36,7 +36,9 @@ type ExternalParameters struct {
 	Env       map[string]string `json:"env,omitempty"`
 	// ReadOnlyMounts are extra host directories the caller exposed.
 	ReadOnlyMounts []string `json:"readOnlyMounts,omitempty"`
-	AllowDirty     bool     `json:"allowDirty,omitempty"`
+	// GoModCache is a read-only Go module cache used instead of a fetch.
+	GoModCache string `json:"goModCache,omitempty"`
+	AllowDirty bool   `json:"allowDirty,omitempty"`
 }
 
 // SourceParameter names the source commit.

@@ -247,6 +247,19 @@ func stepEnv(pathEnv string, epoch int64, user map[string]string, network, fetch
 	return out
 }
 
+// setEnv replaces one variable of a sorted environment.
+func setEnv(env []string, k, v string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, k+"=") {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, k+"="+v)
+	sort.Strings(out)
+	return out
+}
+
 // fetchPassThrough copies the caller's download settings (not credentials)
 // into the fetch step.
 func fetchPassThrough() map[string]string {
