@@ -67,7 +67,7 @@ func newAnchor(expr string) *anchor {
 			return &anchor{lits: newKeywordMatcher(set), tail: tre, tailMax: tmax, lead: lead}
 		}
 		n := maxLen(s)
-		if n == unbounded || matchesNL(s) {
+		if n == unbounded {
 			return nil
 		}
 		lead += n
