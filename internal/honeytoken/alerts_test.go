@@ -80,7 +80,7 @@ func TestAlertSurvivesSinkOutageAndRestart(t *testing.T) {
 	sink, _ := NewWebhookSink(rc.srv.URL)
 
 	sctx, stop := context.WithCancel(ctx)
-	s, err := Start(sctx, r, ServeConfig{HTTPAddr: "127.0.0.1:0", Sinks: []Sink{sink}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	s, err := Start(sctx, r, ServeConfig{HTTPAddr: "127.0.0.1:0", Sinks: []Sink{sink}, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Log: quietLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestRestartKeepsHitsAndGrouping(t *testing.T) {
 	rc := newReceiver(t)
 	sink, _ := NewWebhookSink(rc.srv.URL)
 	sctx, stop := context.WithCancel(ctx)
-	s, err := Start(sctx, r, ServeConfig{HTTPAddr: "127.0.0.1:0", Sinks: []Sink{sink}, Window: time.Hour, RatePerSource: 1000, Burst: 1000})
+	s, err := Start(sctx, r, ServeConfig{HTTPAddr: "127.0.0.1:0", Sinks: []Sink{sink}, Window: time.Hour, RatePerSource: 1000, Burst: 1000, Log: quietLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

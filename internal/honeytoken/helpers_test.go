@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,6 +136,9 @@ func startServer(t *testing.T, r *Registry, cfg ServeConfig) *Server {
 	if cfg.Refresh == 0 {
 		cfg.Refresh = 100 * time.Millisecond
 	}
+	if cfg.Log == nil {
+		cfg.Log = quietLog(t)
+	}
 	s, err := Start(ctx, r, cfg)
 	if err != nil {
 		cancel()
@@ -151,4 +156,20 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// quietLog logs to the test log only with -v, so expected delivery
+// failures do not flood the output.
+func quietLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tlogWriter{t}, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
