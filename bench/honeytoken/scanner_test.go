@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pipeguard/pipeguard/internal/honeytoken"
 	"github.com/pipeguard/pipeguard/internal/secrets/scan"
@@ -32,6 +35,7 @@ func TestScannerRecognisesPlantedTokens(t *testing.T) {
 	}
 	dir := t.TempDir()
 	want := map[string]honeytoken.Type{}
+	var leaked *honeytoken.Token
 	for _, typ := range honeytoken.Types {
 		tok, err := reg.Create(ctx, honeytoken.CreateOptions{Type: typ, Note: "scanner test", BaseURL: "http://decoy.corp.example:8080", Zone: "canary.corp.example", DBAddr: "db.corp.example:5432"})
 		if err != nil {
@@ -45,6 +49,9 @@ func TestScannerRecognisesPlantedTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		want[tok.ID] = typ
+		if typ == honeytoken.TypeStripe {
+			leaked = tok
+		}
 	}
 	// A control: a token of the same shape that is not registered here
 	// (made by another registry) must be an ordinary finding.
@@ -63,6 +70,11 @@ func TestScannerRecognisesPlantedTokens(t *testing.T) {
 	}
 	ctlDir := mkdir(t, filepath.Join(dir, "control"))
 	if err := os.WriteFile(filepath.Join(ctlDir, "settings.env"), []byte("GITHUB_TOKEN="+ctl.Material.Value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The stripe decoy also leaked somewhere it was not planted.
+	leakDir := mkdir(t, filepath.Join(dir, "wiki-export"))
+	if err := os.WriteFile(filepath.Join(leakDir, "billing.md"), []byte("use STRIPE_SECRET_KEY="+leaked.Material.Value+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := scan.Run(ctx, scan.Request{Source: scan.SourceDir, Path: dir, FingerprintKey: fpKey, Honeytokens: db})
@@ -92,6 +104,23 @@ func TestScannerRecognisesPlantedTokens(t *testing.T) {
 		if !seen[id] {
 			t.Errorf("%s honeytoken %s not recognised by the scanner", typ, id)
 		}
+	}
+	// Fed back to the registry, only the leak outside the planted files
+	// raises an (exposure) alert.
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := honeytoken.NewRecorder(reg).IngestSightings(ctx, bytes.NewReader(js), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Exposed != 1 || res.Unverified != 0 || res.Planted != res.Sightings-1 {
+		t.Errorf("sightings %+v, want exactly the wiki leak exposed", res)
+	}
+	as, _ := reg.Alerts(ctx, honeytoken.AlertFilter{})
+	if len(as) != 1 || as[0].TokenID != leaked.ID || as[0].Channel != "scanner" {
+		t.Errorf("alerts %+v, want one scanner alert for the stripe decoy", as)
 	}
 	for _, f := range rep.Findings {
 		if filepath.Base(f.Path) != "settings.env" {

@@ -103,6 +103,11 @@ func (m *Material) Secrets() []string {
 	if m.Username != "" && m.Password != "" && m.DBAddr == "" {
 		add(basicAuth(m.Username, m.Password))
 	}
+	if strings.HasPrefix(m.Value, "npm_") {
+		// Scanners that match the .npmrc line report key and value as
+		// one secret.
+		add("_authToken=" + m.Value)
+	}
 	return out
 }
 
