@@ -10,9 +10,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -22,10 +24,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/pipeguard/pipeguard/internal/oci"
@@ -33,22 +38,42 @@ import (
 	"github.com/pipeguard/pipeguard/internal/sign"
 )
 
-// buildPipeguard builds the CLI once per test binary.
+var cli struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildPipeguard builds the CLI once per test process.
 func buildPipeguard(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(t.TempDir(), "pipeguard")
-	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(filepath.Dir(file), "..", "..", "cmd", "pipeguard")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("building pipeguard: %v\n%s", err, out)
+	cli.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		dir, err := os.MkdirTemp("", "pipeguard-cli-")
+		if err != nil {
+			cli.err = err
+			return
+		}
+		cli.bin = filepath.Join(dir, "pipeguard")
+		if out, err := exec.Command("go", "build", "-o", cli.bin, filepath.Join(filepath.Dir(file), "..", "..", "cmd", "pipeguard")).CombinedOutput(); err != nil {
+			cli.err = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if cli.err != nil {
+		t.Fatalf("building pipeguard: %v", cli.err)
 	}
-	return bin
+	return cli.bin
 }
 
 func runCLI(t *testing.T, bin, home string, args ...string) (string, int) {
 	t.Helper()
+	return runCLIEnv(t, bin, []string{"PIPEGUARD_HOME=" + home, "PIPEGUARD_PASSWORD=", "DOCKER_CONFIG=" + home}, args...)
+}
+
+func runCLIEnv(t *testing.T, bin string, env []string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "PIPEGUARD_HOME="+home, "PIPEGUARD_PASSWORD=", "DOCKER_CONFIG="+home)
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -251,4 +276,38 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(c)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), pool
+}
+
+// TestVerifyImagePrivateRegistry: `pipeguard verify image` reads a private
+// registry with the credentials `docker login` leaves in the docker config.
+func TestVerifyImagePrivateRegistry(t *testing.T) {
+	bin := buildPipeguard(t)
+	ctx := context.Background()
+	reg := ocitest.StartPrivate(t, "ci", "s3cret-pass")
+	creds := authn.AuthConfig{Username: "ci", Password: "s3cret-pass"}
+	d := ocitest.PushImage(t, reg.Ref("private/app:v1"), remote.WithAuth(authn.FromConfig(creds)))
+	builder := ocitest.NewKey(t)
+	dr, _ := name.NewDigest(reg.Ref("private/app@"+d.String()), name.Insecure)
+	pusher := oci.New(oci.WithInsecure(), oci.WithKeychain(staticKeychain{creds}))
+	if _, err := pusher.Attach(ctx, dr, [][]byte{builder.Provenance(t, dr.Context().Name(), d)}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte(ocitest.Policy(builder, "", nil)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withCreds, without := t.TempDir(), t.TempDir()
+	cfg := `{"auths":{"` + reg.Host + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("ci:s3cret-pass")) + `"}}}`
+	if err := os.WriteFile(filepath.Join(withCreds, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	args := []string{"verify", "image", reg.Ref("private/app:v1"), "--policy", pol, "--insecure-registry"}
+	if out, code := runCLIEnv(t, bin, []string{"PIPEGUARD_HOME=" + home, "DOCKER_CONFIG=" + without}, args...); code != 2 {
+		t.Fatalf("without credentials: exit %d, want 2\n%s", code, out)
+	}
+	if out, code := runCLIEnv(t, bin, []string{"PIPEGUARD_HOME=" + home, "DOCKER_CONFIG=" + withCreds}, args...); code != 0 {
+		t.Fatalf("with docker config credentials: exit %d\n%s", code, out)
+	}
 }
