@@ -21,6 +21,10 @@ func isB64(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
 }
 
+func isDelim(c byte) bool {
+	return c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '`'
+}
+
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
@@ -36,10 +40,17 @@ func encodedSegments(data []byte) []segment {
 	for i := 0; i < len(data); {
 		c := data[i]
 		if c == '%' && i+2 < len(data) && isHex(data[i+1]) && isHex(data[i+2]) {
-			// A percent-encoded run: extend over %XX and plain URL bytes.
+			// A percent-encoded token: from the start of the word holding
+			// the first %XX, over %XX and plain URL bytes.
+			for len(segs) > 0 && segs[len(segs)-1].hi > i {
+				segs = segs[:len(segs)-1] // a base64 run that was really this token
+			}
+			for i > 0 && !isDelim(data[i-1]) && (len(segs) == 0 || i > segs[len(segs)-1].hi) {
+				i--
+			}
 			j := i
 			n := 0
-			for j < len(data) && data[j] != '\n' && data[j] != ' ' && data[j] != '"' && data[j] != '\'' {
+			for j < len(data) && !isDelim(data[j]) {
 				if data[j] == '%' && j+2 < len(data) && isHex(data[j+1]) && isHex(data[j+2]) {
 					n++
 					j += 3
@@ -47,7 +58,7 @@ func encodedSegments(data []byte) []segment {
 				}
 				j++
 			}
-			if n >= 2 {
+			if n >= 1 {
 				segs = append(segs, segment{i, j, "percent"})
 			}
 			i = j
@@ -142,7 +153,15 @@ func (d *Detector) scanDecoded(st *scanState, data []byte, path, commit string, 
 		if strings.Contains(text, "gitleaks:allow") || strings.Contains(text, "pipeguard:allow") {
 			continue
 		}
+	next:
 		for _, f := range sub {
+			// Percent-encoding leaves most characters as they are, so the
+			// plain text may already have shown this secret on this line.
+			for i := range out {
+				if out[i].RuleID == f.RuleID && out[i].secret == f.secret && out[i].StartLine <= line && line <= out[i].EndLine {
+					continue next
+				}
+			}
 			f.StartLine, f.EndLine = line, endLine
 			f.StartColumn, f.EndColumn = s.lo-ls+1, s.hi-els
 			f.Tags = append(append([]string(nil), f.Tags...), "decoded:"+s.enc, "decode-depth:"+itoa(depth+1))
