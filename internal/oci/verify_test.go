@@ -78,6 +78,18 @@ func TestVerifyImage(t *testing.T) {
 				t.Fatalf("attested image refused: %v", res.Failures())
 			}
 
+			// Each layout on its own is enough.
+			for repo, opt := range map[string]oci.AttachOption{"tagonly": oci.WithoutReferrers(), "refonly": oci.WithoutTagLayout()} {
+				dg := ocitest.PushImage(t, reg.Ref(repo+":v1"))
+				dr := digestRef(t, reg, repo, dg)
+				if _, err := c.Attach(ctx, dr, [][]byte{builder.Provenance(t, dr.Context().Name(), dg)}, opt); err != nil {
+					t.Fatal(err)
+				}
+				if res := check(reg.Ref(repo + ":v1")); !res.Passed || res.Results[0].Attachments != 1 {
+					t.Fatalf("%s: passed=%v attachments=%d %v", repo, res.Passed, res.Results[0].Attachments, res.Failures())
+				}
+			}
+
 			bare := ocitest.PushImage(t, reg.Ref("bare:v1"))
 			res := check(reg.Ref("bare:v1"))
 			if res.Passed || !strings.Contains(strings.Join(res.Failures(), "\n"), "no attestations found") {
