@@ -8,16 +8,19 @@
 //
 //	go run ./bench/tlog -duration 60s                      # SQLite + POSIX
 //	go run ./bench/tlog -duration 60s -db postgres://...   # PostgreSQL store
+//	go run ./bench/tlog -duration 60s -rekor /tmp/peers/bin/rekor-server-posix  # + the peer, Rekor v2
 package main
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -59,10 +62,16 @@ func main() {
 		rate        = flag.Int("presign-rate", 4000, "entries pre-signed per second of -duration per level (upper bound of what can be measured)")
 		proofs      = flag.Int("proofs", 2000, "inclusion proofs fetched for the proof latency")
 		storeWrites = flag.Duration("store-duration", 10*time.Second, "how long the attestation store phase runs")
+		rekor       = flag.String("rekor", "", "peer: rekor-tiles v2.3.0 POSIX server binary, run side by side on the same input")
 	)
 	flag.Parse()
 	if err := run(*duration, *levels, *dsn, *bin, *rate, *proofs, *storeWrites); err != nil {
 		log.Fatal(err)
+	}
+	if *rekor != "" {
+		if err := runRekor(*rekor, *duration, *levels, *rate); err != nil {
+			log.Fatal(err)
+		}
 	}
 }
 
@@ -178,17 +187,7 @@ func run(d time.Duration, levels, dsn, bin string, rate, nproofs int, storeD tim
 		results = append(results, res)
 		all = append(all, tles...)
 	}
-	fmt.Println()
-	fmt.Println("| clients | acknowledged | refused/failed | appends/s | p50 to inclusion | p99 to inclusion | server CPU per entry |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range results {
-		perEntry := "-"
-		if r.acked > 0 && r.serverCPU > 0 {
-			perEntry = (r.serverCPU / time.Duration(r.acked)).Round(time.Microsecond).String()
-		}
-		fmt.Printf("| %d | %d | %d | %.0f | %s | %s | %s |\n", r.clients, r.acked, r.failed, float64(r.acked)/r.elapsed.Seconds(), pct(r.lat, 50), pct(r.lat, 99), perEntry)
-	}
-	fmt.Printf("\nload average at the end: %s\n", loadAvg())
+	printTable(results)
 
 	// Every acknowledged entry: proof verifies against a checkpoint signed
 	// by the log, and the whole log audits against the latest checkpoint.
@@ -238,6 +237,83 @@ func run(d time.Duration, levels, dsn, bin string, rate, nproofs int, storeD tim
 	return storePhase(ctx, base, token, key, storeD)
 }
 
+func printTable(results []result) {
+	fmt.Println()
+	fmt.Println("| clients | acknowledged | refused/failed | appends/s | p50 to inclusion | p99 to inclusion | server CPU per entry |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		perEntry := "-"
+		if r.acked > 0 && r.serverCPU > 0 {
+			perEntry = (r.serverCPU / time.Duration(r.acked)).Round(time.Microsecond).String()
+		}
+		fmt.Printf("| %d | %d | %d | %.0f | %s | %s | %s |\n", r.clients, r.acked, r.failed, float64(r.acked)/r.elapsed.Seconds(), pct(r.lat, 50), pct(r.lat, 99), perEntry)
+	}
+	fmt.Printf("\nload average at the end: %s\n", loadAvg())
+}
+
+// runRekor runs the peer, Rekor v2 (rekor-tiles) on Tessera POSIX, with
+// the same batching and checkpoint interval, on the same kind of input,
+// and checks its acknowledged entries the same way.
+func runRekor(bin string, d time.Duration, levels string, rate int) error {
+	work, err := os.MkdirTemp("", "pipeguard-bench-rekor")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyPath := filepath.Join(work, "log.key")
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	ports := make([]string, 3)
+	for i := range ports {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		_, ports[i], _ = net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+	}
+	storage := filepath.Join(work, "log")
+	srv := exec.Command(bin, "serve", "--http-address", "127.0.0.1", "--http-port", ports[0], "--grpc-address", "127.0.0.1", "--grpc-port", ports[1],
+		"--http-metrics-port", ports[2], "--hostname", "127.0.0.1", "--storage-dir", storage, "--signer-filepath", keyPath,
+		"--batch-max-size", "1024", "--batch-max-age", "50ms", "--checkpoint-interval", "100ms", "--pushback-max-outstanding", "16384")
+	logf, _ := os.Create(filepath.Join(work, "rekor.log"))
+	srv.Stdout, srv.Stderr = logf, logf
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	base := "http://127.0.0.1:" + ports[0]
+	if err := waitHealthy(base); err != nil {
+		return err
+	}
+	id := &tlog.Identity{Origin: "127.0.0.1", Public: priv.Public().(ed25519.PublicKey)}
+	k, _ := sign.GenerateKey(sign.AlgECDSAP256)
+	key := k.(*ecdsa.PrivateKey)
+	kder, _ := x509.MarshalPKIXPublicKey(key.Public())
+	var seq atomic.Uint64
+	fmt.Printf("\n# peer: rekor-tiles v2.3.0 (Rekor v2) on Tessera POSIX, same batching (1024, 50ms) and checkpoint interval (100ms), %s per level, load average at start %s\n", d, loadAvg())
+	var results []result
+	var all []*protorekor.TransparencyLogEntry
+	for _, ls := range strings.Split(levels, ",") {
+		c, _ := strconv.Atoi(strings.TrimSpace(ls))
+		reqs := presign(key, kder, &seq, int(float64(rate)*d.Seconds()))
+		cpu0 := procCPU(srv.Process.Pid)
+		res, tles, err := load(base, "", c, d, reqs)
+		if err != nil {
+			return err
+		}
+		res.serverCPU = procCPU(srv.Process.Pid) - cpu0
+		results = append(results, res)
+		all = append(all, tles...)
+	}
+	printTable(results)
+	for _, tle := range all {
+		if _, err := id.VerifyEntry(tle); err != nil {
+			return fmt.Errorf("rekor entry %d: %w", tle.GetLogIndex(), err)
+		}
+	}
+	fmt.Printf("\nall %d entries acknowledged by rekor verified (proofs against its signed checkpoints)\n", len(all))
+	return nil
+}
+
 func waitHealthy(base string) error {
 	for range 600 {
 		resp, err := http.Get(base + "/healthz")
@@ -283,6 +359,14 @@ func load(base, token string, clients int, d time.Duration, reqs [][]byte) (resu
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
 	var next atomic.Int64
 	var failed atomic.Int64
+	var reasonsMu sync.Mutex
+	reasons := map[string]int{}
+	fail := func(why string) {
+		failed.Add(1)
+		reasonsMu.Lock()
+		reasons[why]++
+		reasonsMu.Unlock()
+	}
 	type ack struct {
 		body []byte
 		lat  time.Duration
@@ -300,17 +384,19 @@ func load(base, token string, clients int, d time.Duration, reqs [][]byte) (resu
 				}
 				t0 := time.Now()
 				req, _ := http.NewRequest(http.MethodPost, base+tlog.PathEntries, bytes.NewReader(reqs[i]))
-				req.Header.Set("Authorization", "Bearer "+token)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := hc.Do(req)
 				if err != nil {
-					failed.Add(1)
+					fail(errClass(err))
 					continue
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusCreated {
-					failed.Add(1)
+					fail(fmt.Sprintf("HTTP %d: %.80s", resp.StatusCode, body))
 					continue
 				}
 				acks[w] = append(acks[w], ack{body, time.Since(t0)})
@@ -333,8 +419,17 @@ func load(base, token string, clients int, d time.Duration, reqs [][]byte) (resu
 		}
 	}
 	res.acked = len(tles)
-	fmt.Fprintf(os.Stderr, "%d clients: %d acknowledged, %d failed in %s\n", clients, res.acked, res.failed, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "%d clients: %d acknowledged, %d failed in %s %v\n", clients, res.acked, res.failed, elapsed.Round(time.Millisecond), reasons)
 	return res, tles, nil
+}
+
+// errClass shortens a transport error to its kind.
+func errClass(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
 }
 
 func pct(l []time.Duration, p float64) string {
@@ -355,14 +450,15 @@ func storePhase(ctx context.Context, base, token string, key *ecdsa.PrivateKey, 
 		return err
 	}
 	const clients = 16
-	n := int(600 * d.Seconds())
+	nonce := time.Now().UnixNano() // distinct subjects per run, even on a shared database
+	n := int(2500 * d.Seconds())
 	bundles := make([][]byte, n)
 	digests := make([]string, n)
 	var wg sync.WaitGroup
 	for g := range runtime.NumCPU() {
 		wg.Go(func() {
 			for i := g; i < n; i += runtime.NumCPU() {
-				dg := sha256.Sum256([]byte(fmt.Sprint("artifact", i)))
+				dg := sha256.Sum256([]byte(fmt.Sprint("artifact", nonce, i)))
 				hexd := fmt.Sprintf("%x", dg)
 				st, _ := attest.NewStatement([]attest.Subject{{Name: "artifact", Digest: map[string]string{"sha256": hexd}}}, "https://slsa.dev/provenance/v1",
 					map[string]any{"runDetails": map[string]any{"builder": map[string]any{"id": "https://bench.example/builder"}}})

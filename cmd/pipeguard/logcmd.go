@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/spf13/cobra"
 
@@ -49,7 +48,7 @@ signed with another key. Exit 2: the log could not be checked.`,
 				if err != nil {
 					return errored(fmt.Errorf("reading bundle %s: %w", p, err))
 				}
-				cfg.Bundles = append(cfg.Bundles, (*protobundle.Bundle)(b.Bundle))
+				cfg.Bundles = append(cfg.Bundles, b.Bundle)
 			}
 			res, err := tlog.Monitor(cmd.Context(), cl, cfg)
 			var alert *tlog.Alert

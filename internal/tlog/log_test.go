@@ -23,6 +23,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -383,5 +384,36 @@ func FuzzParseEntryBody(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ParseEntryBody(body)
+	})
+}
+
+// FuzzClientCheckEntry feeds arbitrary server answers to the client: it
+// must refuse anything that is not the submitted entry with a valid proof.
+func FuzzClientCheckEntry(f *testing.F) {
+	s := newTestSigner(f)
+	req := s.request(f, "seed")
+	e, err := NewEntry(req)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tle := &protorekor.TransparencyLogEntry{LogIndex: 0, CanonicalizedBody: e.Body,
+		InclusionProof: &protorekor.InclusionProof{Checkpoint: &protorekor.Checkpoint{Envelope: "127.0.0.1\n1\n" + base64.StdEncoding.EncodeToString(rfc6962.DefaultHasher.HashLeaf(e.Body)) + "\n"}}}
+	good, _ := protojson.Marshal(tle)
+	f.Add(good)
+	f.Add([]byte(`{"logIndex":"-1"}`))
+	f.Add([]byte(`{}`))
+	c, _ := NewClient("http://127.0.0.1:1", "")
+	if _, err := c.checkEntry(req, good); err != nil {
+		f.Fatalf("valid answer refused: %v", err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := c.checkEntry(req, data)
+		if err != nil {
+			return
+		}
+		leaf := rfc6962.DefaultHasher.HashLeaf(got.GetCanonicalizedBody())
+		if string(leaf) != string(rfc6962.DefaultHasher.HashLeaf(e.Body)) {
+			t.Fatal("accepted an answer for another entry")
+		}
 	})
 }
