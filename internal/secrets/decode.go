@@ -139,7 +139,7 @@ func (d *Detector) scanDecoded(st *scanState, data []byte, path, commit string, 
 		if dec == nil {
 			continue
 		}
-		sub := d.scanData(&scanState{}, dec, path, commit, depth+1, nil)
+		sub := d.scanData(&scanState{pi: st.pi}, dec, path, commit, depth+1, nil)
 		if len(sub) == 0 {
 			continue
 		}

@@ -3,9 +3,11 @@ package secrets
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +83,73 @@ type Detector struct {
 	// regex (profiling aid for tests and benchmarks).
 	ruleNanos []atomic.Int64
 	ruleBytes []atomic.Int64
+
+	// Path-dependent decisions (global path allowlists, rule paths, rule
+	// path allowlists) are evaluated once per path: with hundreds of
+	// thousands of hunks they would otherwise cost more than the scan.
+	pathRules []int // rules whose outcome can depend on the path
+	pathCache sync.Map
+	pathCount atomic.Int64
+	internMu  sync.Mutex
+	intern    map[string]*pathInfo
 }
+
+// pathInfo is what the rules decide about one path.
+type pathInfo struct {
+	skip bool   // a global allowlist skips the file
+	off  []bool // rule index -> the rule does not apply to this path
+}
+
+// maxPathCache bounds the per-path cache.
+const maxPathCache = 1 << 20
+
+func (d *Detector) pathInfo(path, commit string) *pathInfo {
+	if commit != "" {
+		return d.computePathInfo(path, commit)
+	}
+	if v, ok := d.pathCache.Load(path); ok {
+		return v.(*pathInfo)
+	}
+	pi := d.computePathInfo(path, "")
+	key := make([]byte, 0, len(pi.off)+1)
+	if pi.skip {
+		key = append(key, 1)
+	} else {
+		key = append(key, 0)
+	}
+	for _, o := range pi.off {
+		if o {
+			key = append(key, 1)
+		} else {
+			key = append(key, 0)
+		}
+	}
+	d.internMu.Lock()
+	if p, ok := d.intern[string(key)]; ok {
+		pi = p
+	} else {
+		d.intern[string(key)] = pi
+	}
+	d.internMu.Unlock()
+	if d.pathCount.Add(1) < maxPathCache {
+		d.pathCache.Store(path, pi)
+	}
+	return pi
+}
+
+func (d *Detector) computePathInfo(path, commit string) *pathInfo {
+	pi := &pathInfo{skip: commitOrPathAllowed(d.cfg.Allowlists, path, commit)}
+	if len(d.pathRules) > 0 {
+		pi.off = make([]bool, len(d.rules))
+		for _, i := range d.pathRules {
+			r := d.rules[i]
+			pi.off[i] = r.Path != nil && !r.Path.MatchString(path) || commitOrPathAllowed(r.Allowlists, path, commit)
+		}
+	}
+	return pi
+}
+
+func (pi *pathInfo) ruleOff(i int) bool { return pi.off != nil && pi.off[i] }
 
 type compiledRule struct {
 	*Rule
@@ -172,6 +240,19 @@ func NewDetector(cfg *Config, opts ...DetectorOption) *Detector {
 		}
 	}
 	d.kw = newKeywordMatcher(kws)
+	d.intern = map[string]*pathInfo{}
+	for i, r := range d.rules {
+		if r.Path != nil {
+			d.pathRules = append(d.pathRules, i)
+			continue
+		}
+		for _, a := range r.Allowlists {
+			if len(a.Paths) > 0 || len(a.Commits) > 0 {
+				d.pathRules = append(d.pathRules, i)
+				break
+			}
+		}
+	}
 	return d
 }
 
@@ -255,18 +336,19 @@ func (d *Detector) Scan(frag Fragment) []Finding {
 	if d.maxTargetBytes > 0 && len(frag.Data) > d.maxTargetBytes {
 		return nil
 	}
-	if commitOrPathAllowed(d.cfg.Allowlists, frag.Path, frag.Commit) {
+	pi := d.pathInfo(frag.Path, frag.Commit)
+	if pi.skip {
 		return nil
 	}
 	var out []Finding
 	for _, i := range d.pathOnly {
 		r := d.rules[i]
-		if r.Path.MatchString(frag.Path) && !commitOrPathAllowed(r.Allowlists, frag.Path, frag.Commit) && !r.SkipReport {
+		if !pi.ruleOff(i) && !r.SkipReport {
 			out = append(out, Finding{RuleID: r.ID, Description: r.Description, Path: frag.Path, Commit: frag.Commit,
 				Tags: r.Tags, Severity: severityOf(r.Rule), match: "file detected: " + frag.Path, Redacted: "file detected"})
 		}
 	}
-	st := &scanState{}
+	st := &scanState{pi: pi}
 	out = d.scanData(st, frag.Data, frag.Path, frag.Commit, 0, out)
 	if !d.keepShadowed {
 		out = dropShadowedGeneric(out)
@@ -285,6 +367,7 @@ func (d *Detector) Scan(frag Fragment) []Finding {
 
 // scanState holds per-scan scratch buffers.
 type scanState struct {
+	pi      *pathInfo
 	hits    []hit
 	perRule map[int32][][2]int
 }
@@ -321,11 +404,11 @@ func (d *Detector) scanData(st *scanState, data []byte, path, commit string, dep
 		sort.Ints(idx)
 		for _, ri := range idx {
 			ran[ri] = true
-			out = d.runRule(ri, data, st.perRule[int32(ri)], path, commit, &lines, out)
+			out = d.runRule(st.pi, ri, data, st.perRule[int32(ri)], path, commit, &lines, out)
 		}
 	}
 	for _, ri := range d.always {
-		out = d.runRule(ri, data, nil, path, commit, &lines, out)
+		out = d.runRule(st.pi, ri, data, nil, path, commit, &lines, out)
 	}
 	if depth < d.maxDecodeDepth {
 		out = d.scanDecoded(st, data, path, commit, depth, &lines, out)
@@ -333,15 +416,12 @@ func (d *Detector) scanData(st *scanState, data []byte, path, commit string, dep
 	return out
 }
 
-func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string, lines **lineIndex, out []Finding) []Finding {
+func (d *Detector) runRule(pi *pathInfo, ri int, data []byte, hs [][2]int, path, commit string, lines **lineIndex, out []Finding) []Finding {
 	r := &d.rules[ri]
 	if r.SkipReport {
 		return out
 	}
-	if r.Path != nil && !r.Path.MatchString(path) {
-		return out
-	}
-	if commitOrPathAllowed(r.Allowlists, path, commit) {
+	if pi.ruleOff(ri) {
 		return out
 	}
 	var wins []window
@@ -369,7 +449,7 @@ func (d *Detector) runRule(ri int, data []byte, hs [][2]int, path, commit string
 		for _, w := range wins {
 			for _, m := range r.Regex.FindAllIndex(data[w.lo:w.hi], -1) {
 				if m[0] == 0 && w.lo > 0 || m[1] == w.hi-w.lo && w.hi < len(data) {
-					return d.runRule(ri, data, nil, path, commit, lines, out)
+					return d.runRule(pi, ri, data, nil, path, commit, lines, out)
 				}
 				ms = append(ms, [2]int{w.lo + m[0], w.lo + m[1]})
 			}
@@ -603,25 +683,11 @@ func severityOf(r *Rule) string {
 // path: two paths with the same signature give the same findings for the
 // same content, so a blob seen under both is scanned once.
 func (d *Detector) PathClass(path string) (skip bool, sig string) {
-	if commitOrPathAllowed(d.cfg.Allowlists, path, "") {
+	pi := d.pathInfo(path, "")
+	if pi.skip {
 		return true, ""
 	}
-	b := make([]byte, 0, len(d.rules)+1)
-	b = append(b, 'p')
-	for _, r := range d.rules {
-		c := byte('0')
-		if r.Path != nil && r.Path.MatchString(path) {
-			c |= 1
-		}
-		for _, a := range r.Allowlists {
-			if a.pathAllowed(path) {
-				c |= 2
-				break
-			}
-		}
-		b = append(b, c)
-	}
-	return false, string(b)
+	return false, fmt.Sprintf("%p", pi)
 }
 
 // CommitAllowed reports whether an allowlist skips findings of rule in
