@@ -440,6 +440,7 @@ func newHoneytokenServeCmd(g *globals) *cobra.Command {
 	c.Flags().Float64Var(&cfg.RatePerSource, "rate", 20, "responses per second per source address (hits are always recorded)")
 	c.Flags().IntVar(&cfg.Burst, "burst", 40, "burst of responses per source address")
 	c.Flags().IntVar(&cfg.MaxConns, "max-conns", 4096, "concurrent connections per TCP listener")
+	c.Flags().IntVar(&cfg.MaxConnsPerSource, "max-conns-per-source", 64, "concurrent connections per source address and TCP listener")
 	sf.add(c)
 	return c
 }

@@ -98,9 +98,12 @@ type Registry struct {
 
 	ca *decoy.CA
 
-	mu       sync.RWMutex
-	index    map[string]string // fingerprint -> token id
-	cloudIDs map[string]string // CloudTrail user name -> token id
+	// refreshMu serialises Refresh, so that a reload that began earlier
+	// can never overwrite the index a later one stored.
+	refreshMu sync.Mutex
+	mu        sync.RWMutex
+	index     map[string]string // fingerprint -> token id
+	cloudIDs  map[string]string // CloudTrail user name -> token id
 }
 
 // Open migrates the schema and returns the registry over db.
@@ -366,6 +369,8 @@ func (r *Registry) MarkPlanted(ctx context.Context, id, where string) error {
 // Refresh reloads the in-memory lookup index from the store, so that
 // tokens created or revoked by another process take effect.
 func (r *Registry) Refresh(ctx context.Context) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
 	idx := make(map[string]string)
 	rows, err := r.db.QueryContext(ctx, `SELECT fingerprint, token_id FROM honeytoken_fingerprints`)
 	if err != nil {

@@ -34,8 +34,9 @@ type ServeConfig struct {
 	// RatePerSource and Burst limit responses per source address.
 	RatePerSource float64
 	Burst         int
-	// MaxConns bounds concurrent TCP connections per listener.
-	MaxConns int
+	// MaxConns bounds concurrent TCP connections per listener, and
+	// MaxConnsPerSource those of one source address.
+	MaxConns, MaxConnsPerSource int
 	// Refresh is how often tokens created or revoked elsewhere are
 	// picked up.
 	Refresh time.Duration
@@ -60,6 +61,9 @@ func (c *ServeConfig) defaults() {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = 4096
+	}
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = 64
 	}
 	if c.Refresh == 0 {
 		c.Refresh = 2 * time.Second
@@ -131,7 +135,7 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 				return fail(fmt.Errorf("making the decoy TLS certificate: %w", err))
 			}
 		}
-		httpLn = decoy.SniffTLS(netutil.LimitListener(ln, cfg.MaxConns), tlsCfg)
+		httpLn = decoy.SniffTLS(decoy.LimitPerSource(netutil.LimitListener(ln, cfg.MaxConns), cfg.MaxConnsPerSource), tlsCfg)
 		s.HTTPAddr = ln.Addr()
 	}
 	if cfg.DNSAddr != "" {
@@ -154,7 +158,7 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 			return fail(fmt.Errorf("listening for DNS over TCP: %w", err))
 		}
 		closers = append(closers, func() { tl.Close() })
-		dnsLn = tl
+		dnsLn = decoy.LimitPerSource(tl, cfg.MaxConnsPerSource)
 	}
 	if cfg.DBAddr != "" {
 		ln, err := net.Listen("tcp", cfg.DBAddr)
@@ -162,7 +166,7 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 			return fail(fmt.Errorf("listening for database clients: %w", err))
 		}
 		closers = append(closers, func() { ln.Close() })
-		dbLn = ln
+		dbLn = decoy.LimitPerSource(ln, cfg.MaxConnsPerSource)
 		s.DBAddr = ln.Addr()
 	}
 

@@ -620,3 +620,58 @@ func FuzzDNSOverTCP(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitPerSource(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := LimitPerSource(raw, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func(src string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		held = append(held, dial("127.0.0.21"))
+	}
+	other := dial("127.0.0.22")
+	defer other.Close()
+	got := map[string]int{}
+	for i := 0; i < 3; i++ {
+		select {
+		case c := <-accepted:
+			h, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			got[h]++
+			defer c.Close()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("accepted %v", got)
+		}
+	}
+	if got["127.0.0.21"] != 2 || got["127.0.0.22"] != 1 {
+		t.Errorf("accepted %v, want 2 from the busy source and 1 from the other", got)
+	}
+	// The third connection of the busy source was closed by the server.
+	held[2].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := held[2].Read(make([]byte, 1)); err == nil {
+		t.Error("over-limit connection stayed open")
+	}
+	for _, c := range held {
+		c.Close()
+	}
+}
