@@ -28,6 +28,21 @@ type Attachment struct {
 	Data      []byte  // the bundle or envelope JSON, unverified
 }
 
+// Label names the n-th (from 0) attachment in reports: where it was found
+// and the first hex digits of the manifest holding it, e.g.
+// "referrer 3f2a9c01d4e5 #1".
+func (a Attachment) Label(n int) string {
+	short := a.Manifest.Hex
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	kind := "referrer"
+	if a.Source == SourceCosignTag {
+		kind = "cosign .att"
+	}
+	return fmt.Sprintf("%s %s #%d", kind, short, n+1)
+}
+
 // Discover lists the Sigstore bundles and DSSE envelopes attached to the
 // image digest d, from both the referrers API (with the spec's tag fallback)
 // and cosign's tag layout, asked in parallel. Nothing is verified here. A

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/pipeguard/pipeguard/internal/attest"
 
@@ -18,11 +17,11 @@ func PolicyJudge(v *verify.Verifier) Judge { return policyJudge{v} }
 
 type policyJudge struct{ v *verify.Verifier }
 
-func (p policyJudge) Judge(ctx context.Context, s Subject, atts [][]byte) (*Verdict, error) {
+func (p policyJudge) Judge(ctx context.Context, s Subject, atts []Attachment) (*Verdict, error) {
 	subject := verify.Subject{Name: s.Name, Digests: map[string]string{s.Digest.Algorithm: s.Digest.Hex}}
 	in := make([]verify.Input, len(atts))
 	for i, a := range atts {
-		in[i] = verify.Input{Name: s.Name + "@" + s.Digest.String() + " attachment " + strconv.Itoa(i+1), Data: a}
+		in[i] = verify.Input{Name: a.Label(i), Data: a.Data}
 	}
 	r, err := p.v.VerifyInputs(ctx, subject, in)
 	var unreadable []Failure

@@ -13,7 +13,7 @@ import (
 // It is the one thing this package needs from the policy verifier; pipeguard
 // wires internal/verify in (see cmd/pipeguard).
 type Judge interface {
-	Judge(ctx context.Context, subject Subject, attestations [][]byte) (*Verdict, error)
+	Judge(ctx context.Context, subject Subject, attachments []Attachment) (*Verdict, error)
 }
 
 // Subject is an image digest and the repository it was found under.
@@ -67,22 +67,23 @@ type ImageResult struct {
 	Results []DigestResult
 }
 
-// Failures lists every failure, prefixed with the digest it concerns.
+// Failures lists every failure; those of a platform of an index are
+// prefixed with the platform and its digest.
 func (r *ImageResult) Failures() []string {
 	var out []string
 	for _, d := range r.Results {
 		if d.Verdict == nil || d.Verdict.Passed {
 			continue
 		}
-		where := d.Digest.String()
+		where := ""
 		if d.Platform != "" {
-			where = d.Platform + " " + where
+			where = d.Platform + " " + d.Digest.String() + ": "
 		}
 		if len(d.Verdict.Failures) == 0 {
-			out = append(out, where+": policy not satisfied")
+			out = append(out, where+"policy not satisfied")
 		}
 		for _, f := range d.Verdict.Failures {
-			out = append(out, where+": "+f.String())
+			out = append(out, where+f.String())
 		}
 	}
 	return out
@@ -141,11 +142,7 @@ func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Has
 		r.Verdict = &Verdict{Failures: []Failure{{Rule: "attestations", Reason: ErrNoAttestations.Error()}}}
 		return r, nil
 	}
-	data := make([][]byte, len(atts))
-	for i, a := range atts {
-		data[i] = a.Data
-	}
-	v, err := j.Judge(ctx, Subject{Name: repo.Name(), Digest: d}, data)
+	v, err := j.Judge(ctx, Subject{Name: repo.Name(), Digest: d}, atts)
 	if err != nil {
 		return nil, fmt.Errorf("judging %s@%s: %w", repo, d, err)
 	}
