@@ -385,10 +385,18 @@ func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionReque
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			v := s.checkImage(ctx, pol, img, client, mutate || s.cfg.AllowTags)
-			mu.Lock()
-			verdicts[img] = v
-			mu.Unlock()
+			var v *imageVerdict
+			defer func() {
+				// A panic here would end the process, not just the request.
+				if p := recover(); p != nil {
+					s.log.Error("panic while verifying", "image", img, "panic", p)
+					v = &imageVerdict{Image: img, Err: errors.New("internal error while verifying")}
+				}
+				mu.Lock()
+				verdicts[img] = v
+				mu.Unlock()
+			}()
+			v = s.checkImage(ctx, pol, img, client, mutate || s.cfg.AllowTags)
 		}()
 	}
 	wg.Wait()
@@ -547,7 +555,15 @@ func (s *Server) checkImage(ctx context.Context, pol *policyEntry, image string,
 	}
 	s.metrics.inc("pipeguard_admission_cache_total", "result", "miss")
 
-	ch := s.group.DoChan(key, func() (any, error) {
+	ch := s.group.DoChan(key, func() (_ any, err error) {
+		// singleflight re-panics a panic of this function on a goroutine of
+		// its own, which would end the process: turn it into an error.
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic while verifying", "image", image, "panic", p)
+				err = errors.New("internal error while verifying")
+			}
+		}()
 		// Detached from the first caller so that its cancellation does
 		// not fail the others waiting on the same verification; bounded by
 		// the same internal deadline.
@@ -556,7 +572,6 @@ func (s *Server) checkImage(ctx context.Context, pol *policyEntry, image string,
 		c := client()
 		r := res
 		if r == nil {
-			var err error
 			if r, err = c.Resolve(vctx, dig); err != nil {
 				s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
 				return nil, err

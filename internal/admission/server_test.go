@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pipeguard/pipeguard/internal/admission"
 	"github.com/pipeguard/pipeguard/internal/attest"
+	"github.com/pipeguard/pipeguard/internal/oci"
 	"github.com/pipeguard/pipeguard/internal/oci/ocitest"
 	"github.com/pipeguard/pipeguard/internal/verify"
 )
@@ -450,5 +452,31 @@ func TestPoliciesReloadWithoutRestart(t *testing.T) {
 			t.Fatal("edited policy never took effect")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type panicJudge struct{}
+
+func (panicJudge) Judge(context.Context, oci.Subject, []oci.Attachment) (*oci.Verdict, error) {
+	panic("judge exploded")
+}
+
+// TestPanicIsARefusal: a panic while judging (say, a parser bug on hostile
+// attestations) refuses the request and leaves the webhook serving.
+func TestPanicIsARefusal(t *testing.T) {
+	f := newFixture(t)
+	s, err := admission.New(admission.Config{Policy: f.policy}, f.client, func(string) (oci.Judge, string, error) { return panicJudge{}, "p", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	for i := 0; i < 2; i++ {
+		obj, gvk, res := objectFor("Pod", podSpec(f.good))
+		body, uid := review(t, gvk, res, "", "apps", admissionv1.Create, obj, nil)
+		r := post(t, hs, "/validate", body)
+		if r.UID != uid || r.Allowed || !strings.Contains(r.Result.Message, "internal error") {
+			t.Fatalf("after a panic: %+v", r)
+		}
 	}
 }
