@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -478,5 +481,42 @@ func TestPanicIsARefusal(t *testing.T) {
 		if r.UID != uid || r.Allowed || !strings.Contains(r.Result.Message, "internal error") {
 			t.Fatalf("after a panic: %+v", r)
 		}
+	}
+}
+
+// TestConcurrentRequestsShareOneVerification: requests that arrive while an
+// image is being verified wait for that verification instead of starting
+// their own. A slow proxy in front of the registry keeps the first one in
+// flight while the others arrive.
+func TestConcurrentRequestsShareOneVerification(t *testing.T) {
+	f := newFixture(t)
+	target, _ := url.Parse("http://" + f.reg.Host)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	img := strings.Replace(f.good, f.reg.Host, strings.TrimPrefix(slow.URL, "http://"), 1)
+	_, hs := f.server(t, admission.Config{})
+	var wg sync.WaitGroup
+	allowed := make([]bool, 6)
+	for i := range allowed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			obj, gvk, res := objectFor("Pod", podSpec(img))
+			body, _ := review(t, gvk, res, "", "apps", admissionv1.Create, obj, nil)
+			allowed[i] = post(t, hs, "/validate", body).Allowed
+		}()
+	}
+	wg.Wait()
+	for i, a := range allowed {
+		if !a {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	if v := metric(t, hs, `pipeguard_admission_verifications_total{result="pass"}`); v != "1" {
+		t.Fatalf("verifications = %q for six concurrent requests of one image, want 1", v)
 	}
 }
