@@ -140,6 +140,14 @@ var built struct {
 	err  error
 }
 
+// RemoveBuilt deletes the test registry binary built for this process. Call
+// it from TestMain after m.Run.
+func RemoveBuilt() {
+	if built.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(built.bin))
+	}
+}
+
 // testRegistryBinary finds pipeguard-testregistry on PATH or builds it.
 func testRegistryBinary(t testing.TB) string {
 	if bin, err := exec.LookPath("pipeguard-testregistry"); err == nil {
