@@ -46,17 +46,19 @@ type Finding struct {
 	// to, if any; such findings are sightings, not leaks.
 	Honeytoken string `json:"honeytoken,omitempty"`
 
-	secret string
-	match  string
-	line   string
+	secret        string
+	redactedMatch string
+	// match is set only while the finding is being judged.
+	match string
 }
 
 // RedactedMatch returns the matched text with the secret replaced, the
-// way gitleaks --redact writes Match.
-func (f *Finding) RedactedMatch() string { return strings.ReplaceAll(f.match, f.secret, "REDACTED") }
+// way gitleaks --redact writes Match (cut at maxRedactedMatch bytes).
+func (f *Finding) RedactedMatch() string { return f.redactedMatch }
 
-// RedactedLine returns the finding's line with the secret replaced.
-func (f *Finding) RedactedLine() string { return strings.ReplaceAll(f.line, f.secret, "REDACTED") }
+// maxRedactedMatch bounds the redacted match a finding keeps, so that a
+// scan with many findings in long lines stays small in memory.
+const maxRedactedMatch = 512
 
 // Fragment is a piece of text to scan and where it came from.
 type Fragment struct {
@@ -345,7 +347,7 @@ func (d *Detector) Scan(frag Fragment) []Finding {
 		r := d.rules[i]
 		if !pi.ruleOff(i) && !r.SkipReport {
 			out = append(out, Finding{RuleID: r.ID, Description: r.Description, Path: frag.Path, Commit: frag.Commit,
-				Tags: r.Tags, Severity: severityOf(r.Rule), match: "file detected: " + frag.Path, Redacted: "file detected"})
+				Tags: r.Tags, Severity: severityOf(r.Rule), redactedMatch: "file detected: " + frag.Path, Redacted: "file detected"})
 		}
 	}
 	st := &scanState{pi: pi}
@@ -581,7 +583,7 @@ func (d *Detector) emit(r *compiledRule, data []byte, m0, m1 int, path, commit s
 	f := Finding{
 		RuleID: r.ID, Description: r.Description, Path: path, Commit: commit,
 		StartLine: startLine, EndLine: endLine, StartColumn: m0 - lineStart + 1, EndColumn: m1 - endLineStart,
-		Tags: r.Tags, Severity: severityOf(r.Rule), match: match, secret: match, line: line,
+		Tags: r.Tags, Severity: severityOf(r.Rule), match: match, secret: match,
 	}
 	if g := r.Regex.FindStringSubmatch(match); len(g) >= 2 {
 		if r.SecretGroup > 0 {
@@ -605,6 +607,11 @@ func (d *Detector) emit(r *compiledRule, data []byte, m0, m1 int, path, commit s
 	if findingAllowed(d.cfg.Allowlists, &f, path, commit, line) || findingAllowed(r.Allowlists, &f, path, commit, line) {
 		return out
 	}
+	f.redactedMatch = strings.ReplaceAll(f.match, f.secret, "REDACTED")
+	if len(f.redactedMatch) > maxRedactedMatch {
+		f.redactedMatch = f.redactedMatch[:maxRedactedMatch]
+	}
+	f.match = ""
 	return append(out, f)
 }
 

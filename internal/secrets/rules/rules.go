@@ -383,7 +383,7 @@ func Default() []Rule {
 		{ID: "kubernetes-secret-yaml", Description: "Kubernetes Secret data", Regex: `(?i)\bkind:\s*["']?Secret["']?[\s\S]{0,400}?\bdata:\s*\n(?:[ \t]+[\w.-]+:[^\n]*\n){0,20}?[ \t]+[\w.-]+:\s*([A-Za-z0-9+/]{16,400}={0,2})`, Keywords: []string{"kind:"}, SecretGroup: 1, Entropy: 3},
 		withEntropy(assigned("generic-api-key", "Generic API key, token or password",
 			[]string{"access", "auth", "api", "credential", "creds", "key", "passwd", "password", "secret", "token"},
-			`[a-zA-Z0-9_.=~+/-]{10,150}`), 3.5),
+			`[a-zA-Z0-9_=~+-][a-zA-Z0-9_.=~+/-]{9,149}`), 3.5),
 	}
 	for i := range rs {
 		if rs[i].ID == "generic-api-key" {
@@ -391,10 +391,15 @@ func Default() []Rule {
 			// identifiers without digits, dotted/underscored names,
 			// references to variables and templates.
 			rs[i].AllowRegexes = []string{
-				`^[a-zA-Z_.-]+$`,
+				`^[^0-9]+$`,                           // words and identifiers: real keys almost always hold digits
+				`^[a-z]+(?:[A-Z][a-z0-9]+)+$`,         // lowerCamelCase identifiers
+				`^[a-z][a-z0-9]*\.[A-Z][a-zA-Z0-9]*$`, // qualified identifiers (pkg.Name)
+				`^[a-zA-Z_]+=[a-zA-Z_]+$`,             // name=value option lists
 				`^(?:[A-Za-z][A-Za-z0-9]{0,11}[_.-]){2,}[A-Za-z][A-Za-z0-9]{0,11}$`,
 				`^(?:\$|\{\{|%[A-Z]|<%|@[A-Za-z])`,
 				`(?i)^(?:true|false|null|none|undefined)$`,
+				// Paths and keys of key-value stores: short segments between slashes.
+				`^(?:[a-zA-Z0-9_.~-]{0,24}/){2,}[a-zA-Z0-9_.~-]{0,24}$`,
 			}
 		}
 	}
