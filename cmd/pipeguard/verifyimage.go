@@ -155,6 +155,11 @@ func printImageResult(w io.Writer, format string, res *oci.ImageResult) error {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "%s %s\n", verdict, res.DigestString())
+	if res.Resolved.Index {
+		for _, p := range res.Resolved.Platforms {
+			fmt.Fprintf(w, "  index platform %s %s\n", p.Platform, p.Digest)
+		}
+	}
 	for _, d := range res.Results {
 		where := "digest"
 		if d.Platform != "" {

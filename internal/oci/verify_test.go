@@ -258,3 +258,35 @@ func TestVerifyImageIgnoresUnreadableAttachments(t *testing.T) {
 		t.Fatalf("junk alone: passed=%v %v", res.Passed, res.Failures())
 	}
 }
+
+// TestVerifyImageSource: the policy's expected source applies to images as
+// to files: provenance from another repository or ref is refused.
+func TestVerifyImageSource(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.Start(t, ocitest.Referrers)
+	c := oci.New(oci.WithInsecure())
+	builder := ocitest.NewKey(t)
+	dg := ocitest.PushImage(t, reg.Ref("src:v1"))
+	d := digestRef(t, reg, "src", dg)
+	if _, err := c.Attach(ctx, d, [][]byte{builder.Provenance(t, d.Context().Name(), dg)}); err != nil {
+		t.Fatal(err)
+	}
+	// ocitest's provenance says git+https://example.test/app@refs/heads/main.
+	for _, tc := range []struct {
+		source string
+		pass   bool
+		rule   string
+	}{
+		{"  source:\n    repository: \"https://example.test/app\"\n    refs: [\"refs/heads/main\"]\n", true, ""},
+		{"  source:\n    repository: \"https://example.test/other\"\n", false, "require.source.repository"},
+		{"  source:\n    repository: \"https://example.test/app\"\n    refs: [\"refs/tags/v*\"]\n", false, "require.source.refs"},
+	} {
+		res, err := c.VerifyImage(ctx, d, judge(t, ocitest.Policy(builder, "", nil)+tc.source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Passed != tc.pass || (tc.rule != "" && !strings.Contains(strings.Join(res.Failures(), "\n"), tc.rule)) {
+			t.Fatalf("source %q: passed=%v %v", tc.source, res.Passed, res.Failures())
+		}
+	}
+}
