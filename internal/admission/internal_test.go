@@ -82,3 +82,19 @@ func TestCertReloader(t *testing.T) {
 		t.Fatal("a broken pair was accepted at start")
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 8, "abcde…"},
+		{"ééééé", 7, "éé…"}, // never cuts a rune in half
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want || len(got) > tc.n {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/singleflight"
@@ -408,7 +409,7 @@ func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionReque
 			continue
 		}
 		if v.Err != nil && s.cfg.FailOpen {
-			allow.Warnings = append(allow.Warnings, fmt.Sprintf("pipeguard could not verify %s (admitted: fail-open): %v", img, v.Err))
+			allow.Warnings = append(allow.Warnings, truncate(fmt.Sprintf("pipeguard could not verify %s (admitted: fail-open): %v", img, v.Err), maxWarning))
 			continue
 		}
 		problems = append(problems, v.describe())
@@ -424,8 +425,9 @@ func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionReque
 	switch mode {
 	case Warn:
 		for _, p := range problems {
-			allow.Warnings = append(allow.Warnings, "pipeguard (warn mode; would be refused): "+p)
+			allow.Warnings = append(allow.Warnings, truncate("pipeguard (warn mode; would be refused): "+p, maxWarning))
 		}
+		s.log.Warn("warn: would refuse", "uid", req.UID, "namespace", req.Namespace, "kind", w.Kind, "name", req.Name, "problems", strings.Join(problems, "; "))
 		return allow
 	case Audit:
 		// The API server prefixes the key with the webhook's name:
@@ -436,6 +438,21 @@ func (s *Server) reviewWith(ctx context.Context, req *admissionv1.AdmissionReque
 	}
 	s.log.Info("refused", "uid", req.UID, "namespace", req.Namespace, "kind", w.Kind, "name", req.Name, "problems", strings.Join(problems, "; "))
 	return deny(req, "pipeguard refused "+w.Kind+" "+objectName(req)+": "+strings.Join(problems, "; "))
+}
+
+// maxWarning is the longest warning the API server passes on whole.
+const maxWarning = 256
+
+// truncate shortens s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func objectName(req *admissionv1.AdmissionRequest) string {
