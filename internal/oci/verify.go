@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/pipeguard/pipeguard/internal/attest"
 )
 
 // Judge evaluates a policy over the attestations found for one subject.
@@ -142,7 +144,17 @@ func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Has
 		r.Verdict = &Verdict{Failures: []Failure{{Rule: "attestations", Reason: ErrNoAttestations.Error()}}}
 		return r, nil
 	}
-	v, err := j.Judge(ctx, Subject{Name: repo.Name(), Digest: d}, atts)
+	subject := Subject{Name: repo.Name(), Digest: d}
+	// A trusted VSA stands in for a full evaluation, so judge the VSAs
+	// alone first: when one passes, nothing else needs its signature
+	// checked. This is what keeps a cold admission of a verified image cheap.
+	if vsas := vsaAttachments(atts); len(vsas) > 0 && len(vsas) < len(atts) {
+		if v, err := j.Judge(ctx, subject, vsas); err == nil && v != nil && v.Passed {
+			r.Verdict = v
+			return r, nil
+		}
+	}
+	v, err := j.Judge(ctx, subject, atts)
 	if err != nil {
 		return nil, fmt.Errorf("judging %s@%s: %w", repo, d, err)
 	}
@@ -155,3 +167,20 @@ func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Has
 
 // DigestString is the reference pinned to the digest it resolved to.
 func (r *ImageResult) DigestString() string { return r.Resolved.DigestRef().String() }
+
+// vsaAttachments picks the attachments that hold a SLSA VSA.
+func vsaAttachments(atts []Attachment) []Attachment {
+	var out []Attachment
+	for _, a := range atts {
+		var pt string
+		if a.MediaType == DSSEMediaType {
+			pt, _ = envelopePredicateType(a.Data)
+		} else if info, err := ParseBundle(a.Data); err == nil {
+			pt = info.PredicateType
+		}
+		if pt == attest.PredicateSLSAVSAV1 {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/oci"
 	"github.com/pipeguard/pipeguard/internal/oci/ocitest"
 	"github.com/pipeguard/pipeguard/internal/policy"
@@ -287,6 +288,55 @@ func TestVerifyImageSource(t *testing.T) {
 		}
 		if res.Passed != tc.pass || (tc.rule != "" && !strings.Contains(strings.Join(res.Failures(), "\n"), tc.rule)) {
 			t.Fatalf("source %q: passed=%v %v", tc.source, res.Passed, res.Failures())
+		}
+	}
+}
+
+// TestVerifyImageVSA: a VSA from the policy's verifier stands in for the
+// full evaluation (even beside provenance nobody trusts); a VSA from anyone
+// else does not, and trusted provenance still passes on its own.
+func TestVerifyImageVSA(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.Start(t, ocitest.Referrers)
+	c := oci.New(oci.WithInsecure())
+	builder, verifier, stranger := ocitest.NewKey(t), ocitest.NewKey(t), ocitest.NewKey(t)
+	j := judge(t, ocitest.Policy(builder, "", verifier))
+	vsa := func(k *ocitest.Key, d name.Digest, dg v1.Hash) []byte {
+		rep := &verify.Report{Subject: verify.Subject{Name: d.Context().Name(), Digests: map[string]string{"sha256": dg.Hex}}, Passed: true, PolicyDigest: strings.Repeat("0", 64)}
+		b, err := verify.SignVSA(ctx, k.Signer(t), rep, verify.DefaultVerifierID, d.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := attest.MarshalBundle(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for _, tc := range []struct {
+		repo       string
+		prov, vsas *ocitest.Key
+		pass       bool
+		byVSA      bool
+	}{
+		{"trusted-vsa", stranger, verifier, true, true},
+		{"untrusted-vsa", builder, stranger, true, false},
+		{"nothing-trusted", stranger, stranger, false, false},
+	} {
+		dg := ocitest.PushImage(t, reg.Ref(tc.repo+":v1"))
+		d := digestRef(t, reg, tc.repo, dg)
+		if _, err := c.Attach(ctx, d, [][]byte{tc.prov.Provenance(t, d.Context().Name(), dg), vsa(tc.vsas, d, dg)}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.VerifyImage(ctx, d, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Passed != tc.pass {
+			t.Fatalf("%s: passed=%v %v", tc.repo, res.Passed, res.Failures())
+		}
+		if rep, _ := res.Results[0].Verdict.Evidence.(*verify.Report); tc.pass && rep.ByVSA != tc.byVSA {
+			t.Fatalf("%s: byVSA=%v, want %v", tc.repo, rep.ByVSA, tc.byVSA)
 		}
 	}
 }
