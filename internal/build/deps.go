@@ -212,7 +212,11 @@ func VerifyNpm(cacheDir string, lockData []byte) ([]Dependency, error) {
 		if path == "" || p.Link || p.Integrity == "" {
 			continue
 		}
-		alg, b64, ok := strings.Cut(strings.Fields(p.Integrity)[0], "-")
+		fields := strings.Fields(p.Integrity)
+		if len(fields) == 0 {
+			return nil, fmt.Errorf("package-lock.json: %s has an empty integrity", path)
+		}
+		alg, b64, ok := strings.Cut(fields[0], "-")
 		if !ok || alg != "sha512" {
 			return nil, fmt.Errorf("package-lock.json: %s has integrity %q; only sha512 is accepted", path, p.Integrity)
 		}
