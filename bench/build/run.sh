@@ -6,8 +6,10 @@
 #
 #   sh bench/build/run.sh            # one round
 #   ROUNDS=3 sh bench/build/run.sh   # rounds alternate which side goes first
+#   FIRST=inside sh bench/build/run.sh   # the sandboxed build goes first in round 1
 set -eu
 ROUNDS=${ROUNDS:-1}
+FIRST=${FIRST:-outside}
 repo=$(git rev-parse --show-toplevel)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -45,7 +47,9 @@ inside() {
 echo "commit $(git -C "$work/src" rev-parse HEAD), $(go version), $(nproc) cores"
 i=1
 while [ "$i" -le "$ROUNDS" ]; do
-	if [ $((i % 2)) -eq 1 ]; then
+	odd=$((i % 2))
+	[ "$FIRST" = inside ] && odd=$((1 - odd))
+	if [ "$odd" -eq 1 ]; then
 		o=$(outside); s=$(inside)
 	else
 		s=$(inside); o=$(outside)

@@ -35,7 +35,6 @@ type runner struct {
 	hide                      []string
 	workdir                   string // inside the sandbox
 	out                       io.Writer
-	degradedReason            string
 }
 
 func (r *runner) isolation(hermetic bool) Isolation {
