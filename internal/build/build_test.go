@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -696,5 +697,52 @@ func TestProvenanceJSONNames(t *testing.T) {
 		if !bytes.Contains(b, []byte(k)) {
 			t.Errorf("provenance JSON lacks %s: %s", k, b)
 		}
+	}
+}
+
+// TestFetchNpm runs a real `npm ci` in the fetch sandbox (with network),
+// checks the downloaded tarball against package-lock.json's integrity and
+// builds hermetically with it.
+func TestFetchNpm(t *testing.T) {
+	if _, err := exec.LookPath("npm"); err != nil {
+		t.Skip("npm not on PATH")
+	}
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("https://registry.npmjs.org/left-pad")
+	if err != nil {
+		t.Skipf("npm registry unreachable: %v", err)
+	}
+	resp.Body.Close()
+	files := map[string]string{}
+	for _, n := range []string{"package.json", "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "npm", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[n] = string(b)
+	}
+	f := newFixture(t)
+	repo := newRepo(t, files)
+	req := Request{Source: repo, Fetch: "npm ci --ignore-scripts --no-audit --no-fund", Hermetic: true, Artifacts: []string{"out/r"},
+		Command: script(`mkdir out && node -e "process.stdout.write(require('left-pad')('x', 5, '.'))" > out/r`)}
+	res, err := f.build(t, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readArtifact(t, res, "out/r"); got != "....x" {
+		t.Fatalf("output %q", got)
+	}
+	found := false
+	for _, d := range res.Provenance.BuildDefinition.ResolvedDependencies {
+		found = found || d.URI == "pkg:npm/left-pad@1.3.0" && strings.HasPrefix(d.Annotations["lock"], "sha512-")
+	}
+	if !found {
+		t.Fatalf("npm package not recorded: %+v", res.Provenance.BuildDefinition.ResolvedDependencies)
+	}
+	// A fetch that swaps the cached tarball's bytes is caught.
+	req.Fetch += ` && find /deps/npm/_cacache/content-v2 -type f -exec sh -c 'echo x >> "$1"' _ {} \;`
+	var re *RejectedError
+	if _, err := f.build(t, req); !errors.As(err, &re) {
+		t.Fatalf("tampered npm cache accepted: %v", err)
 	}
 }
