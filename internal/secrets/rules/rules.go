@@ -39,10 +39,8 @@ type Rule struct {
 
 // Value shapes.
 func hex(n int) string      { return fmt.Sprintf("[a-f0-9]{%d}", n) }
-func hexAny(n int) string   { return fmt.Sprintf("[a-fA-F0-9]{%d}", n) }
 func alnum(n int) string    { return fmt.Sprintf("[a-zA-Z0-9]{%d}", n) }
 func lowAlnum(n int) string { return fmt.Sprintf("[a-z0-9]{%d}", n) }
-func tokChars(n int) string { return fmt.Sprintf("[a-zA-Z0-9_-]{%d}", n) }
 func rng(cls string, lo, hi int) string {
 	return fmt.Sprintf("%s{%d,%d}", cls, lo, hi)
 }
