@@ -94,6 +94,27 @@ func (e *StepError) Error() string {
 	return fmt.Sprintf("the %s command failed with exit status %d", e.Phase, e.ExitCode)
 }
 
+// MaxLogSize bounds the steps' combined output kept (and attested).
+const MaxLogSize = 256 << 20
+
+// boundedLog keeps the steps' output up to max bytes and remembers if
+// more came; the step is never blocked or failed by it.
+type boundedLog struct {
+	b        strings.Builder
+	max      int
+	exceeded bool
+}
+
+func (l *boundedLog) Write(p []byte) (int, error) {
+	if l.b.Len()+len(p) > l.max {
+		l.exceeded = true
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *boundedLog) String() string { return l.b.String() }
+
 // RejectedError is a build whose result pipeguard refuses to attest:
 // declared outputs missing or not regular files, fetched dependencies that
 // do not match the lockfiles.
@@ -273,8 +294,8 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		workdir = path.Join(sandbox.WorkspaceDir, src.Path)
 	}
 
-	var logBuf strings.Builder
-	logW := io.MultiWriter(&logBuf, b.output)
+	logBuf := &boundedLog{max: MaxLogSize}
+	logW := io.MultiWriter(logBuf, b.output)
 	// This build's own directory stays hidden too, should a read-only
 	// mount contain it.
 	hidden = append(hidden, base)
@@ -302,6 +323,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	code, err := run.step(ctx, "build", req.Command, env, !req.Hermetic, &iso)
 	if err != nil {
 		return nil, err
+	}
+	if logBuf.exceeded {
+		return nil, &RejectedError{fmt.Errorf("the steps' output exceeded %d bytes; the build log must be kept whole to be attested", MaxLogSize)}
 	}
 	if code != 0 {
 		return nil, &StepError{Phase: "build", ExitCode: code, Log: []byte(logBuf.String())}
