@@ -135,6 +135,7 @@ type Builder struct {
 	noIsolate  string
 	clock      func() time.Time
 	versionTag string
+	maxLog     int
 }
 
 // Option configures a Builder.
@@ -155,6 +156,10 @@ func WithHidden(paths ...string) Option {
 	return func(b *Builder) { b.hide = append(b.hide, paths...) }
 }
 
+// WithMaxLog bounds the steps' output kept and attested (default
+// MaxLogSize); more refuses the build.
+func WithMaxLog(n int) Option { return func(b *Builder) { b.maxLog = n } }
+
 // WithInitPath sets the binary re-executed as the sandbox's init.
 func WithInitPath(p string) Option { return func(b *Builder) { b.initPath = p } }
 
@@ -174,7 +179,7 @@ func New(s Signer, builderID string, opts ...Option) (*Builder, error) {
 	if builderID == "" {
 		return nil, errors.New("build: a builder id is required")
 	}
-	b := &Builder{signer: s, builderID: builderID, log: slog.Default(), output: io.Discard, workRoot: os.TempDir(), clock: time.Now}
+	b := &Builder{signer: s, builderID: builderID, log: slog.Default(), output: io.Discard, workRoot: os.TempDir(), clock: time.Now, maxLog: MaxLogSize}
 	for _, o := range opts {
 		o(b)
 	}
@@ -294,7 +299,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		workdir = path.Join(sandbox.WorkspaceDir, src.Path)
 	}
 
-	logBuf := &boundedLog{max: MaxLogSize}
+	logBuf := &boundedLog{max: b.maxLog}
 	logW := io.MultiWriter(logBuf, b.output)
 	// This build's own directory stays hidden too, should a read-only
 	// mount contain it.
@@ -325,7 +330,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	if logBuf.exceeded {
-		return nil, &RejectedError{fmt.Errorf("the steps' output exceeded %d bytes; the build log must be kept whole to be attested", MaxLogSize)}
+		return nil, &RejectedError{fmt.Errorf("the steps' output exceeded %d bytes; the build log must be kept whole to be attested", b.maxLog)}
 	}
 	if code != 0 {
 		return nil, &StepError{Phase: "build", ExitCode: code, Log: []byte(logBuf.String())}

@@ -361,6 +361,16 @@ func TestBuildFailures(t *testing.T) {
 	}
 }
 
+func TestLogTooLong(t *testing.T) {
+	f := newFixture(t, WithMaxLog(1000))
+	repo := newRepo(t, map[string]string{"README": "x\n"})
+	_, err := f.build(t, Request{Source: repo, Artifacts: []string{"out/a"}, Command: script("mkdir out; echo a > out/a; head -c 5000 /dev/zero | tr '\\0' x")})
+	var re *RejectedError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "exceeded") {
+		t.Fatalf("overlong log accepted: %v", err)
+	}
+}
+
 func TestDirtyTree(t *testing.T) {
 	f := newFixture(t)
 	repo := newRepo(t, map[string]string{"v": "committed\n"})
