@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +30,7 @@ type buildFlags struct {
 	env          []string
 	ro           []string
 	goModCache   string
+	timeout      time.Duration
 	noSandbox    bool
 	output       string
 }
@@ -72,6 +75,11 @@ id suffixed with ` + build.DegradedSuffix + `.`,
 				return errored(err)
 			}
 			repo, rev := build.ParseSourceArg(f.source)
+			if f.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, f.timeout)
+				defer cancel()
+			}
 			res, err := b.Build(ctx, build.Request{
 				Source: repo, Rev: rev, AllowDirty: f.allowDirty, Command: args, Artifacts: f.artifacts,
 				Hermetic: f.hermetic, Fetch: f.fetch, Env: f.env, ReadOnly: f.ro, GoModCache: f.goModCache, ArtifactsDir: f.artifactsDir,
@@ -106,6 +114,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.env, "env", nil, "NAME=VALUE added to the steps' environment (recorded; credentials are refused)")
 	c.Flags().StringArrayVar(&f.ro, "ro", nil, "extra host directory shown read-only in the sandbox (recorded)")
 	c.Flags().StringVar(&f.goModCache, "go-mod-cache", "", "existing Go module cache shown read-only as the build's GOMODCACHE, instead of --fetch (recorded)")
+	c.Flags().DurationVar(&f.timeout, "timeout", 0, "stop the steps after this long (e.g. 30m; 0: no limit); a timeout fails the build")
 	c.Flags().BoolVar(&f.noSandbox, "no-sandbox", false, "run unisolated (provenance claims SLSA Build L2 only); for testing")
 	c.Flags().MarkHidden("no-sandbox")
 }

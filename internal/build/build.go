@@ -91,6 +91,9 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
+	if e.ExitCode < 0 {
+		return fmt.Sprintf("the %s command did not finish in time", e.Phase)
+	}
 	return fmt.Sprintf("the %s command failed with exit status %d", e.Phase, e.ExitCode)
 }
 
@@ -311,6 +314,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if req.Fetch != "" {
 		env := stepEnv(pathEnv, src.Time, userEnv, true, true, fetchPassThrough())
 		code, err := run.step(ctx, "fetch", []string{"sh", "-c", req.Fetch}, env, true, &iso)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, &StepError{Phase: "fetch", ExitCode: -1, Log: []byte(logBuf.String())}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -326,6 +332,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 		env = setEnv(env, "GOMODCACHE", modCache)
 	}
 	code, err := run.step(ctx, "build", req.Command, env, !req.Hermetic, &iso)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, &StepError{Phase: "build", ExitCode: -1, Log: []byte(logBuf.String())}
+	}
 	if err != nil {
 		return nil, err
 	}

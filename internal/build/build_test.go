@@ -365,6 +365,18 @@ func TestBuildFailures(t *testing.T) {
 	}
 }
 
+func TestTimeout(t *testing.T) {
+	f := newFixture(t)
+	repo := newRepo(t, map[string]string{"README": "x\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := f.b.Build(ctx, Request{Source: repo, ArtifactsDir: f.out, Artifacts: []string{"out/a"}, Command: script("mkdir out; echo a > out/a; sleep 60")})
+	var se *StepError
+	if !errors.As(err, &se) || se.ExitCode >= 0 {
+		t.Fatalf("a step past its deadline: %v", err)
+	}
+}
+
 func TestLogTooLong(t *testing.T) {
 	f := newFixture(t, WithMaxLog(1000))
 	repo := newRepo(t, map[string]string{"README": "x\n"})
