@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/pipeguard/pipeguard/internal/sign"
 	"github.com/pipeguard/pipeguard/internal/store"
 )
@@ -55,6 +57,9 @@ type Builders struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedBuilder
+	// lookups collapses concurrent misses for one token into one query, so
+	// a cache expiry under load is one query, not one per waiting request.
+	lookups singleflight.Group
 }
 
 type cachedBuilder struct {
@@ -137,6 +142,21 @@ func (r *Builders) Authenticate(ctx context.Context, token string) (*Builder, er
 	if ok && now.Before(c.expires) {
 		return c.b, nil
 	}
+	v, err, _ := r.lookups.Do(h, func() (any, error) { return r.lookup(context.WithoutCancel(ctx), h) })
+	if err != nil {
+		return nil, err
+	}
+	b := v.(*Builder)
+	r.mu.Lock()
+	if len(r.cache) > 10000 {
+		clear(r.cache)
+	}
+	r.cache[h] = cachedBuilder{b: b, expires: now.Add(builderCacheTTL)}
+	r.mu.Unlock()
+	return b, nil
+}
+
+func (r *Builders) lookup(ctx context.Context, h string) (*Builder, error) {
 	var name, kid, pemText string
 	err := r.db.QueryRowContext(ctx, r.db.Rebind(`SELECT name, key_id, public_key FROM tlog_builders WHERE token_hash = ?`), h).Scan(&name, &kid, &pemText)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -153,12 +173,5 @@ func (r *Builders) Authenticate(ctx context.Context, token string) (*Builder, er
 	if err != nil {
 		return nil, fmt.Errorf("registered key of builder %s: %w", name, err)
 	}
-	b := &Builder{Name: name, KeyID: kid, PublicKey: pub, PEM: []byte(pemText), DER: der}
-	r.mu.Lock()
-	if len(r.cache) > 10000 {
-		clear(r.cache)
-	}
-	r.cache[h] = cachedBuilder{b: b, expires: now.Add(builderCacheTTL)}
-	r.mu.Unlock()
-	return b, nil
+	return &Builder{Name: name, KeyID: kid, PublicKey: pub, PEM: []byte(pemText), DER: der}, nil
 }

@@ -130,6 +130,11 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	defer db.Close()
+	if db.Dialect == store.Postgres {
+		// Beyond this, requests wait for a connection instead of failing
+		// on the server's max_connections.
+		db.SetMaxOpenConns(32)
+	}
 	lg, err := tlog.OpenLog(ctx, TilesDir(c.Home), id, append([]tlog.LogOption{tlog.WithLogger(log)}, c.LogOptions...)...)
 	if err != nil {
 		return err
