@@ -35,6 +35,9 @@ type Rule struct {
 	// Stopwords and AllowRegexes suppress well-known placeholders.
 	Stopwords    []string
 	AllowRegexes []string
+	// AllowMatchRegexes are checked against the whole match (name and
+	// value), to drop values whose name says they are not secrets.
+	AllowMatchRegexes []string
 }
 
 // Value shapes.
@@ -398,6 +401,11 @@ func Default() []Rule {
 				`(?i)^(?:true|false|null|none|undefined)$`,
 				// Paths and keys of key-value stores: short segments between slashes.
 				`^(?:[a-zA-Z0-9_.~-]{0,24}/){2,}[a-zA-Z0-9_.~-]{0,24}$`,
+				// Host names and API group/version strings.
+				`(?i)^[a-z0-9.-]+\.(?:com|io|org|net|dev|cloud)(?:/[a-z0-9.-]*)?$`,
+			}
+			rs[i].AllowMatchRegexes = []string{
+				`(?i)(?:csrf|xsrf|nonce|integrity|checksum|digest|hash|sha(?:1|256|512)?|etag|commit|revision|uuid|public|publishable|pubkey)[\w.-]{0,20}["']?\s{0,3}(?:=|:|=>)`,
 			}
 		}
 	}
@@ -448,6 +456,16 @@ func TOML() []byte {
 			b.WriteString(strconv.Quote(strings.ToLower(k)))
 		}
 		b.WriteString("]\n")
+		if len(r.AllowMatchRegexes) > 0 {
+			b.WriteString("[[rules.allowlists]]\nregexTarget = \"match\"\nregexes = [")
+			for i, s := range r.AllowMatchRegexes {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(lit(s))
+			}
+			b.WriteString("]\n")
+		}
 		if len(r.Stopwords) > 0 || len(r.AllowRegexes) > 0 {
 			b.WriteString("[[rules.allowlists]]\n")
 			if len(r.Stopwords) > 0 {
