@@ -80,6 +80,18 @@ type fixture struct {
 	work string
 }
 
+// requireSandbox skips, saying why, where the kernel cannot isolate.
+// Everything else runs: the degraded path has its own test.
+func requireSandbox(t *testing.T) {
+	t.Helper()
+	if err := sandbox.Probe(context.Background(), ""); err != nil {
+		if errors.Is(err, sandbox.ErrUnavailable) {
+			t.Skipf("the sandbox needs unprivileged user namespaces or root: %v", err)
+		}
+		t.Fatal(err)
+	}
+}
+
 func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -96,6 +108,9 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	b, err := New(s, h.Config.BuilderID, append([]Option{WithHidden(h.Dir), WithWorkRoot(work)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.noIsolate == "" {
+		requireSandbox(t)
 	}
 	return &fixture{home: h, b: b, out: filepath.Join(dir, "artifacts"), work: work}
 }

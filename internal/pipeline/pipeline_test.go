@@ -49,6 +49,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	if err := sandbox.Probe(context.Background(), ""); errors.Is(err, sandbox.ErrUnavailable) {
+		t.Skipf("the sandbox needs unprivileged user namespaces or root: %v", err)
+	}
 	h, err := home.Open(context.Background(), filepath.Join(t.TempDir(), "home"), home.WithPassword(func(bool) ([]byte, error) { return nil, nil }))
 	if err != nil {
 		t.Fatal(err)

@@ -282,3 +282,29 @@ func Covers(dir, p string) bool {
 	}
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }
+
+// Probe runs `true` in a minimal sandbox and returns why it could not,
+// or nil: the kernel and this binary can isolate builds.
+func Probe(ctx context.Context, initPath string) error {
+	base, err := os.MkdirTemp("", "pipeguard-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	ws, root := filepath.Join(base, "ws"), filepath.Join(base, "root")
+	for _, d := range []string{ws, root} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	dirs, links := SystemDirs()
+	res, err := Run(ctx, Spec{Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Workspace: ws, Root: root, ReadOnly: dirs, Symlinks: links},
+		Options{InitPath: initPath, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("sandbox: probe exited %d", res.ExitCode)
+	}
+	return nil
+}

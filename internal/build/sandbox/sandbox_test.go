@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,9 @@ func testSpec(t *testing.T, script string) Spec {
 }
 
 func TestRunIsolation(t *testing.T) {
+	if err := Probe(context.Background(), ""); errors.Is(err, ErrUnavailable) {
+		t.Skipf("the sandbox needs unprivileged user namespaces or root: %v", err)
+	}
 	tests := []struct {
 		name   string
 		script string
