@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 func newRunCmd(g *globals) *cobra.Command {
 	var allowDirty, noSandbox bool
 	var artifactsDir, output string
+	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "run [DIR]",
 		Short: "Run the guarded pipeline of a project folder: sandboxed build, signed provenance, policy check, VSA",
@@ -73,6 +75,11 @@ problem, 2 when one could not run.`,
 					},
 				},
 			)
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
 			rep := p.Run(ctx, st)
 			if err := printRun(g.stdout, output, rep); err != nil {
 				return errored(err)
@@ -89,6 +96,7 @@ problem, 2 when one could not run.`,
 	c.Flags().BoolVar(&allowDirty, "allow-dirty", false, "run although the working tree has changes (only the commit is built; recorded)")
 	c.Flags().StringVar(&artifactsDir, "artifacts-dir", "", "where outputs and attestations are written (default DIR/pipeguard-out)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "report format: text or json")
+	c.Flags().DurationVar(&timeout, "timeout", 0, "stop the build after this long (e.g. 30m; 0: no limit); a timeout fails the run")
 	c.Flags().BoolVar(&noSandbox, "no-sandbox", false, "run the build unisolated (SLSA Build L2 only); for testing")
 	c.Flags().MarkHidden("no-sandbox")
 	return c
