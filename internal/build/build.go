@@ -231,6 +231,11 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("making the control plane undumpable: %w", err)
 	}
+	// Descriptors this process inherited without close-on-exec would
+	// otherwise reach an unisolated step.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("closing inherited descriptors on exec: %w", err)
+	}
 	started := b.clock().UTC()
 	src, err := ResolveSource(ctx, req.Source, req.Rev, req.AllowDirty)
 	if err != nil {

@@ -639,6 +639,14 @@ func TestDegradedIsL2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Even unisolated, the step gets only stdio.
+	res2, err := f.build(t, Request{Source: repo, Artifacts: []string{"out/fds"}, ArtifactsDir: filepath.Join(t.TempDir(), "a"), Command: script("mkdir out; ls /proc/self/fd | tr '\\n' ' ' > out/fds")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readArtifact(t, res2, "out/fds"); got != "0 1 2 3 " {
+		t.Errorf("unisolated step inherited descriptors: %q", got)
+	}
 	p := res.Provenance
 	if !res.Degraded || p.BuildDefinition.InternalParameters.SLSABuildLevel != 2 || p.RunDetails.Builder.ID != f.home.Config.BuilderID+DegradedSuffix ||
 		p.BuildDefinition.InternalParameters.Isolation.Sandbox != "none" {

@@ -16,6 +16,15 @@ import (
 // InitMain is the body of the sandbox's init process. It reads the Spec
 // from fd 3, writes the Result to fd 4 and returns the process exit code.
 func InitMain() int {
+	// The step must not inherit the result pipe (it could forge init's
+	// report) or the spec pipe.
+	unix.CloseOnExec(3)
+	unix.CloseOnExec(4)
+	// Nor anything else a caller left open without close-on-exec.
+	if err := unix.CloseRange(5, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox init: close_range:", err)
+		return 125
+	}
 	cfg := os.NewFile(3, "spec")
 	out := os.NewFile(4, "result")
 	report := func(r Result) int {

@@ -60,6 +60,7 @@ func TestRunIsolation(t *testing.T) {
 		{"pid namespace", "tr '\\0' ' ' < /proc/1/cmdline | grep -c " + InitArg + "; cat /proc/1/environ >/dev/null 2>&1 || echo no-environ; cat /proc/1/mem >/dev/null 2>&1 || echo no-mem", "1\nno-environ\nno-mem", 0},
 		{"root read-only", "touch /x 2>/dev/null || echo denied; touch /usr/x 2>/dev/null || echo denied2", "denied\ndenied2", 0},
 		{"workspace writable", "echo hi > /workspace/f && cat /workspace/f", "hi", 0},
+		{"only stdio inherited", "ls /proc/self/fd | tr '\\n' ' '", "0 1 2 3", 0},
 		{"hostname", "cat /proc/sys/kernel/hostname", "sandbox", 0},
 		{"no network", "cat /proc/net/dev | grep -c ':'", "1", 0},
 	}
