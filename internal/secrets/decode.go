@@ -17,9 +17,15 @@ const (
 	minHexRun    = 32
 )
 
-func isB64(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
-}
+var b64Table = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		t[c] = b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '+' || b == '/' || b == '-' || b == '_'
+	}
+	return t
+}()
+
+func isB64(c byte) bool { return b64Table[c] }
 
 func isDelim(c byte) bool {
 	return c == '\n' || c == '\r' || c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '`'

@@ -1,16 +1,23 @@
 package secrets
 
+import "math/bits"
+
 // keywordMatcher finds every occurrence of a set of keywords in a text,
 // ignoring ASCII case, in one pass. It is an Aho-Corasick automaton
-// flattened into a full DFA (256 transitions per state), so the inner loop
-// is one table lookup per input byte: the prefilter must run over every
-// byte of every blob, so it is the one loop that has to be this cheap.
+// flattened into a DFA over byte classes (bytes that no keyword contains
+// share one class), with each transition pre-multiplied by the class count
+// and negated when its target ends a keyword: the inner loop is one table
+// lookup and one sign test per byte, on a table small enough for the CPU
+// cache. The prefilter runs over every byte of every hunk, so it is the one
+// loop that has to be this cheap.
 type keywordMatcher struct {
-	next []int32 // state*256 + byte -> state
+	cls   [256]uint8
+	ncls  int // a power of two, so a state's number is one shift away
+	shift uint
+	next  []int32 // state*ncls + class -> (next state*ncls), negated if it ends a keyword
 	// out[state] lists the keyword indices that end at this state
 	// (including those reached through suffix links).
 	out      [][]int32
-	hasOut   []bool
 	keywords []string
 }
 
@@ -26,19 +33,40 @@ var lowerTable = func() (t [256]byte) {
 }()
 
 func newKeywordMatcher(keywords []string) *keywordMatcher {
+	m := &keywordMatcher{keywords: keywords}
+	// Byte classes: one per distinct (lower-cased) keyword byte, plus 0
+	// for everything else.
+	m.ncls = 1
+	for _, k := range keywords {
+		for i := 0; i < len(k); i++ {
+			c := lowerTable[k[i]]
+			if m.cls[c] == 0 {
+				if m.ncls == 255 {
+					continue
+				}
+				m.cls[c] = uint8(m.ncls)
+				m.ncls++
+			}
+		}
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		m.cls[c] = m.cls[c+'a'-'A']
+	}
+	m.shift = uint(bits.Len(uint(m.ncls - 1)))
+	m.ncls = 1 << m.shift
 	type node struct {
-		child map[byte]int32
+		child map[uint8]int32
 		fail  int32
 		out   []int32
 	}
-	nodes := []node{{child: map[byte]int32{}}}
+	nodes := []node{{child: map[uint8]int32{}}}
 	for ki, k := range keywords {
 		s := int32(0)
 		for i := 0; i < len(k); i++ {
-			c := lowerTable[k[i]]
+			c := m.cls[lowerTable[k[i]]]
 			nx, ok := nodes[s].child[c]
 			if !ok {
-				nodes = append(nodes, node{child: map[byte]int32{}})
+				nodes = append(nodes, node{child: map[uint8]int32{}})
 				nx = int32(len(nodes) - 1)
 				nodes[s].child[c] = nx
 			}
@@ -46,44 +74,41 @@ func newKeywordMatcher(keywords []string) *keywordMatcher {
 		}
 		nodes[s].out = append(nodes[s].out, int32(ki))
 	}
-	m := &keywordMatcher{
-		next:     make([]int32, len(nodes)*256),
-		out:      make([][]int32, len(nodes)),
-		hasOut:   make([]bool, len(nodes)),
-		keywords: keywords,
-	}
-	// Breadth-first: a state's failure target is always finished before
-	// the state itself, so its transitions can be copied.
+	n := m.ncls
+	trans := make([]int32, len(nodes)*n) // plain state numbers
+	m.out = make([][]int32, len(nodes))
+	// Breadth-first: a state's failure target is finished before the
+	// state itself, so its transitions can be copied.
 	queue := []int32{0}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		n := &nodes[s]
+		nd := &nodes[s]
 		if s != 0 {
-			n.out = append(n.out, nodes[n.fail].out...)
+			nd.out = append(nd.out, nodes[nd.fail].out...)
 		}
-		m.out[s] = n.out
-		m.hasOut[s] = len(n.out) > 0
-		for c := 0; c < 256; c++ {
-			if nx, ok := n.child[byte(c)]; ok {
+		m.out[s] = nd.out
+		for c := 0; c < n; c++ {
+			if nx, ok := nd.child[uint8(c)]; ok && c != 0 {
 				if s == 0 {
 					nodes[nx].fail = 0
 				} else {
-					nodes[nx].fail = m.next[int(n.fail)*256+c]
+					nodes[nx].fail = trans[int(nd.fail)*n+c]
 				}
-				m.next[int(s)*256+c] = nx
+				trans[int(s)*n+c] = nx
 				queue = append(queue, nx)
 			} else if s != 0 {
-				m.next[int(s)*256+c] = m.next[int(n.fail)*256+c]
+				trans[int(s)*n+c] = trans[int(nd.fail)*n+c]
 			}
 		}
 	}
-	// Make the DFA case-insensitive by routing upper-case bytes like their
-	// lower-case forms.
-	for s := 0; s < len(nodes); s++ {
-		for c := 'A'; c <= 'Z'; c++ {
-			m.next[s*256+int(c)] = m.next[s*256+int(c+'a'-'A')]
+	m.next = make([]int32, len(trans))
+	for i, t := range trans {
+		v := t * int32(n)
+		if len(m.out[t]) > 0 {
+			v = ^v
 		}
+		m.next[i] = v
 	}
 	return m
 }
@@ -97,15 +122,17 @@ type hit struct {
 
 // find appends every keyword occurrence in data to hits.
 func (m *keywordMatcher) find(data []byte, hits []hit) []hit {
-	s := int32(0)
-	next, hasOut := m.next, m.hasOut
-	for i := 0; i < len(data); i++ {
-		s = next[int(s)<<8|int(data[i])]
-		if hasOut[s] {
-			for _, k := range m.out[s] {
+	next, cls := m.next, &m.cls
+	base := int32(0)
+	for i, c := range data {
+		t := next[base+int32(cls[c])]
+		if t < 0 {
+			t = ^t
+			for _, k := range m.out[t>>m.shift] {
 				hits = append(hits, hit{kw: k, end: i + 1})
 			}
 		}
+		base = t
 	}
 	return hits
 }
