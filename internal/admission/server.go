@@ -587,14 +587,12 @@ func (s *Server) checkImage(ctx context.Context, pol *policyEntry, image string,
 		vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 		defer cancel()
 		c := client()
-		r := res
-		if r == nil {
-			if r, err = c.Resolve(vctx, dig); err != nil {
-				s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
-				return nil, err
-			}
+		var ir *oci.ImageResult
+		if res != nil {
+			ir, err = c.VerifyResolved(vctx, res, pol.judge)
+		} else {
+			ir, err = c.VerifyDigest(vctx, dig, pol.judge)
 		}
-		ir, err := c.VerifyResolved(vctx, r, pol.judge)
 		if err != nil {
 			s.metrics.inc("pipeguard_admission_verifications_total", "result", "error")
 			return nil, err

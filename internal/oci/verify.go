@@ -106,13 +106,42 @@ func (c *Client) VerifyImage(ctx context.Context, ref name.Reference, j Judge) (
 	return c.VerifyResolved(ctx, res, j)
 }
 
+// VerifyDigest is VerifyImage for a digest reference, saving a registry
+// round trip when it can: the digest's own attestations are judged first,
+// and the manifest is fetched (to learn whether it is an index whose
+// platforms might pass instead) only when they do not pass. The admission
+// webhook's cold path is this one.
+func (c *Client) VerifyDigest(ctx context.Context, d name.Digest, j Judge) (*ImageResult, error) {
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: %w", d, err)
+	}
+	top, err := c.judgeDigest(ctx, d.Context(), h, "", j)
+	if err != nil {
+		return nil, err
+	}
+	if top.Verdict.Passed {
+		return &ImageResult{Resolved: &Resolved{Ref: d, Digest: h}, Passed: true, Results: []DigestResult{*top}}, nil
+	}
+	res, err := c.Resolve(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return c.verifyPlatforms(ctx, res, top, j)
+}
+
 // VerifyResolved is VerifyImage for an already resolved reference.
 func (c *Client) VerifyResolved(ctx context.Context, res *Resolved, j Judge) (*ImageResult, error) {
-	out := &ImageResult{Resolved: res}
 	top, err := c.judgeDigest(ctx, res.Ref.Context(), res.Digest, "", j)
 	if err != nil {
 		return nil, err
 	}
+	return c.verifyPlatforms(ctx, res, top, j)
+}
+
+// verifyPlatforms completes a result whose own digest was judged as top.
+func (c *Client) verifyPlatforms(ctx context.Context, res *Resolved, top *DigestResult, j Judge) (*ImageResult, error) {
+	out := &ImageResult{Resolved: res}
 	out.Results = append(out.Results, *top)
 	if top.Verdict.Passed {
 		out.Passed = true

@@ -218,6 +218,30 @@ func TestVerifyImageIndex(t *testing.T) {
 			t.Fatalf("want the index and both platforms judged, got %d results", len(res.Results))
 		}
 	}
+	// The webhook's path for a digest reference reaches the same verdicts.
+	r, _ := c.ParseReference(reg.Ref("byplatform:v1"))
+	resolved, err := c.Resolve(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]bool{
+		resolved.DigestRef().String(): true, // every platform attested
+		id.String():                   true, // the index itself attested
+		reg.Ref("byplatform@" + ocitest.PushImage(t, reg.Ref("byplatform:bare")).String()): false, // nothing attested
+	} {
+		d, _ := name.NewDigest(ref, name.Insecure)
+		res, err := c.VerifyDigest(ctx, d, j)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if res.Passed != want {
+			t.Fatalf("VerifyDigest %s: passed=%v %v", ref, res.Passed, res.Failures())
+		}
+	}
+	// A digest the registry does not have is an error, not a refusal.
+	if _, err := c.VerifyDigest(ctx, digestRef(t, reg, "byplatform", v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}), j); err == nil {
+		t.Fatal("verifying a missing manifest did not fail")
+	}
 }
 
 // TestVerifyImageIgnoresUnreadableAttachments: junk attached by anyone who
