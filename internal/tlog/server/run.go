@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/klog/v2"
 
@@ -25,6 +26,42 @@ func TilesDir(homeDir string) string { return filepath.Join(LogDir(homeDir), "ti
 
 // DefaultDSN is the SQLite store inside the home.
 func DefaultDSN(homeDir string) string { return filepath.Join(homeDir, "pipeguard.db") }
+
+// dsnFile records, in the home, which PostgreSQL store the server uses, so
+// that `server add-builder` without --db registers builders where the
+// server looks. The password is never written: it comes from PGPASSWORD
+// or ~/.pgpass, as for any libpq client.
+func dsnFile(homeDir string) string { return filepath.Join(homeDir, "store.dsn") }
+
+func withoutPassword(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://invalid"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// storeDSN is dsn, else the PostgreSQL store the server last ran with,
+// else SQLite in the home.
+func storeDSN(homeDir, dsn string) string {
+	if dsn != "" {
+		return dsn
+	}
+	if b, err := os.ReadFile(dsnFile(homeDir)); err == nil {
+		if d := strings.TrimSpace(string(b)); store.IsPostgresDSN(d) {
+			return d
+		}
+	}
+	return DefaultDSN(homeDir)
+}
 
 // PasswordFunc supplies the password protecting the log key; nil or an
 // empty password means the key is stored unencrypted (mode 0600).
@@ -130,6 +167,13 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	defer db.Close()
+	if store.IsPostgresDSN(dsn) {
+		if err := os.WriteFile(dsnFile(c.Home), []byte(withoutPassword(dsn)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("recording the store in the home: %w", err)
+		}
+	} else {
+		os.Remove(dsnFile(c.Home))
+	}
 	if db.Dialect == store.Postgres {
 		// Beyond this, requests wait for a connection instead of failing
 		// on the server's max_connections.
@@ -175,13 +219,10 @@ func redactDSN(dsn string) string {
 // AddBuilder registers a builder in the home's store (or dsn) and returns
 // its write token.
 func AddBuilder(ctx context.Context, homeDir, dsn, name string, pubPEM []byte) (string, error) {
-	if dsn == "" {
-		if err := os.MkdirAll(homeDir, 0o700); err != nil {
-			return "", fmt.Errorf("creating home: %w", err)
-		}
-		dsn = DefaultDSN(homeDir)
+	if err := os.MkdirAll(homeDir, 0o700); err != nil {
+		return "", fmt.Errorf("creating home: %w", err)
 	}
-	db, err := store.Open(ctx, dsn)
+	db, err := store.Open(ctx, storeDSN(homeDir, dsn))
 	if err != nil {
 		return "", err
 	}
