@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +27,9 @@ type Attachment struct {
 	Manifest  v1.Hash // the manifest that holds it
 	MediaType string  // a Sigstore bundle media type, or DSSEMediaType for a bare envelope
 	Data      []byte  // the bundle or envelope JSON, unverified
+	// PredicateType is what the attachment claims to hold, unverified: it
+	// only orders the work (VSAs are judged first), never decides.
+	PredicateType string
 }
 
 // Label names the n-th (from 0) attachment in reports: where it was found
@@ -56,7 +60,7 @@ func (c *Client) Discover(ctx context.Context, d name.Digest) ([]Attachment, err
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := append(refs, tagged...)
+	out := append(refs, dedupe(refs, tagged)...)
 	if len(out) > maxAttachments {
 		return nil, fmt.Errorf("%s has more than %d attachments", d, maxAttachments)
 	}
@@ -92,7 +96,8 @@ func (c *Client) discoverReferrers(ctx context.Context, d name.Digest) ([]Attach
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Attachment{Source: SourceReferrers, Manifest: desc.Digest, MediaType: string(l.MediaType), Data: data})
+			out = append(out, Attachment{Source: SourceReferrers, Manifest: desc.Digest, MediaType: string(l.MediaType), Data: data,
+				PredicateType: m.Annotations[annBundlePredicateType]})
 		}
 	}
 	return out, nil
@@ -126,9 +131,36 @@ func (c *Client) discoverTag(ctx context.Context, d name.Digest) ([]Attachment, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Attachment{Source: SourceCosignTag, Manifest: desc.Digest, MediaType: DSSEMediaType, Data: data})
+		out = append(out, Attachment{Source: SourceCosignTag, Manifest: desc.Digest, MediaType: DSSEMediaType, Data: data,
+			PredicateType: l.Annotations[annPredicateType]})
 	}
 	return out, nil
+}
+
+// dedupe drops the envelopes of cosign's tag layout that are the very
+// envelope of a referrer bundle (pipeguard writes both layouts): checking
+// the same signature twice costs a cold verification time for nothing.
+func dedupe(refs, tagged []Attachment) []Attachment {
+	if len(refs) == 0 || len(tagged) == 0 {
+		return tagged
+	}
+	seen := map[[32]byte]bool{}
+	for _, a := range refs {
+		if info, err := ParseBundle(a.Data); err == nil && info.Envelope != nil {
+			seen[sha256.Sum256(info.Envelope)] = true
+		}
+	}
+	var out []Attachment
+	for _, a := range tagged {
+		var e dsseEnvelope
+		if err := json.Unmarshal(a.Data, &e); err == nil {
+			if b, err := json.Marshal(&e); err == nil && seen[sha256.Sum256(b)] {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // maybeSigstore filters referrer descriptors cheaply. Registries disagree on

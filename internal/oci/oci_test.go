@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/oci"
@@ -97,29 +99,50 @@ func TestAttachDiscoverBothLayouts(t *testing.T) {
 			if ar2.TagLayers != 0 || ar2.Referrers[0] != ar.Referrers[0] {
 				t.Fatalf("second attach was not idempotent: %+v", ar2)
 			}
+			// Both layouts were written...
+			tag, err := name.NewTag(ar.Tag, name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			att, err := remote.Image(tag, remote.WithContext(ctx))
+			if err != nil {
+				t.Fatalf("cosign tag layout: %v", err)
+			}
+			if ls, _ := att.Layers(); len(ls) != 1 {
+				t.Fatalf("cosign tag layout has %d layers", len(ls))
+			}
+			// ...and discovery reads the envelope once: the tag layout's copy
+			// is the referrer bundle's own envelope.
 			got, err := c.Discover(ctx, res.DigestRef())
 			if err != nil {
 				t.Fatal(err)
 			}
-			sources := map[string]int{}
-			for _, a := range got {
-				sources[a.Source]++
-				switch a.Source {
-				case oci.SourceReferrers:
-					if !bytes.Equal(a.Data, bundle) {
-						t.Errorf("referrer data differs from the bundle attached")
-					}
-				case oci.SourceCosignTag:
-					if a.MediaType != oci.DSSEMediaType {
-						t.Errorf("tag layout media type %s", a.MediaType)
-					}
-				}
+			if len(got) != 1 || got[0].Source != oci.SourceReferrers || !bytes.Equal(got[0].Data, bundle) {
+				t.Fatalf("discovered %d attachments, want the referrer bundle once", len(got))
 			}
-			if sources[oci.SourceReferrers] != 1 || sources[oci.SourceCosignTag] != 1 {
-				t.Fatalf("found %v, want one of each layout", sources)
+			if got[0].PredicateType != "https://slsa.dev/provenance/v1" {
+				t.Fatalf("predicate type %q", got[0].PredicateType)
+			}
+			// Each layout is found on its own.
+			for i, opt := range []oci.AttachOption{oci.WithoutReferrers(), oci.WithoutTagLayout()} {
+				d := ocitest.PushImage(t, reg.Ref("app:layout"+strconv.Itoa(i)))
+				dr, _ := name.NewDigest(reg.Ref("app@"+d.String()), name.Insecure)
+				if _, err := c.Attach(ctx, dr, [][]byte{builderBundle(t, dr)}, opt); err != nil {
+					t.Fatal(err)
+				}
+				found, err := c.Discover(ctx, dr)
+				if err != nil || len(found) != 1 {
+					t.Fatalf("one layout: %d attachments, %v", len(found), err)
+				}
 			}
 		})
 	}
+}
+
+func builderBundle(t *testing.T, d name.Digest) []byte {
+	h, _ := v1.NewHash(d.DigestStr())
+	b, _ := provenanceBundle(t, d.Context().Name(), h)
+	return b
 }
 
 func TestAttachRefusesBundleForOtherDigest(t *testing.T) {

@@ -197,17 +197,11 @@ func (c *Client) judgeDigest(ctx context.Context, repo name.Repository, d v1.Has
 // DigestString is the reference pinned to the digest it resolved to.
 func (r *ImageResult) DigestString() string { return r.Resolved.DigestRef().String() }
 
-// vsaAttachments picks the attachments that hold a SLSA VSA.
+// vsaAttachments picks the attachments that say they hold a SLSA VSA.
 func vsaAttachments(atts []Attachment) []Attachment {
 	var out []Attachment
 	for _, a := range atts {
-		var pt string
-		if a.MediaType == DSSEMediaType {
-			pt, _ = envelopePredicateType(a.Data)
-		} else if info, err := ParseBundle(a.Data); err == nil {
-			pt = info.PredicateType
-		}
-		if pt == attest.PredicateSLSAVSAV1 {
+		if a.PredicateType == attest.PredicateSLSAVSAV1 {
 			out = append(out, a)
 		}
 	}
