@@ -37,11 +37,12 @@ type anchor struct {
 
 // newAnchor analyses expr; nil means the rule cannot be anchored.
 func newAnchor(expr string) *anchor {
+	// The tree is not simplified: simplification expands counted
+	// repetitions into deep nests, which print back too large to compile.
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	re = re.Simplify()
 	subs := []*syntax.Regexp{re}
 	if re.Op == syntax.OpConcat {
 		subs = re.Sub
@@ -51,7 +52,7 @@ func newAnchor(expr string) *anchor {
 		set := literalPrefixes(s)
 		if len(set) > 0 {
 			tail := &syntax.Regexp{Op: syntax.OpConcat, Sub: append([]*syntax.Regexp{{Op: syntax.OpBeginText}}, subs[i:]...)}
-			tre, err := regexp.Compile(tail.String())
+			tre, err := regexp.Compile(reString(tail))
 			if err != nil {
 				return nil
 			}

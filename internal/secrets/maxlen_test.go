@@ -1,6 +1,12 @@
 package secrets
 
-import "testing"
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"testing"
+)
 
 func TestMaxMatchBytes(t *testing.T) {
 	for _, c := range []struct {
@@ -41,5 +47,33 @@ func TestKeywordMatcher(t *testing.T) {
 	}
 	if len(hits) != 4 {
 		t.Errorf("got %d hits, want 4", len(hits))
+	}
+}
+
+// TestReString checks that printing a parsed regex keeps its meaning, on
+// every rule of the default ruleset and on the samples.
+func TestReString(t *testing.T) {
+	c, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := []string{"", "abc", "ghp_" + "Q7mZ2kP9xW4nR8tL1vB6cY3hJ5dF0gS2aE7u", "api_key = \"Q7mZ2kP9xW4nR8tL1vB6\"\n", "KEY\u212a: 12345678901234567890", "-----BEGIN RSA PRIVATE KEY-----\nMIIB" + strings.Repeat("A", 80) + "\n-----END RSA PRIVATE KEY-----"}
+	for _, r := range c.Rules {
+		if r.Regex == nil {
+			continue
+		}
+		re, err := syntax.Parse(r.Regex.String(), syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := regexp.Compile(reString(re))
+		if err != nil {
+			t.Fatalf("%s: printed regex does not compile: %v", r.ID, err)
+		}
+		for _, in := range inputs {
+			if a, b := r.Regex.FindStringIndex(in), back.FindStringIndex(in); fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("%s on %q: original %v, printed %v", r.ID, in, a, b)
+			}
+		}
 	}
 }
