@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/tlog"
@@ -38,6 +39,8 @@ Writes need a builder token (see "server add-builder"); log reads are public.`,
 			if err != nil {
 				return errored(err)
 			}
+			// Tessera logs through klog: route it into the same structured log.
+			klog.SetSlogLogger(g.log.With("component", "tessera"))
 			err = server.Run(cmd.Context(), server.Config{
 				Home: dir, DSN: dsn, Listen: listen, Origin: origin, Password: logKeyPassword,
 				PrivateStore: privateStore, Logger: g.log,

@@ -219,7 +219,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d entries acknowledged, %d checkpoints handed out before SIGKILL", len(acked), len(handed))
 
-	srv = startServer(t, bin, homeDir, addr)
+	startServer(t, bin, homeDir, addr) // same home, same port: clients reconnect
 	ctx := context.Background()
 	// A few entries after the restart: the log is live and keeps growing.
 	for i := range 5 {

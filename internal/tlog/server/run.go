@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"k8s.io/klog/v2"
-
 	"github.com/pipeguard/pipeguard/internal/store"
 	"github.com/pipeguard/pipeguard/internal/tlog"
 )
@@ -144,8 +142,6 @@ func Run(ctx context.Context, c Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Tessera logs through klog: send it to the same structured log.
-	klog.SetSlogLogger(log.With("component", "tessera"))
 	origin := c.Origin
 	if origin == "" {
 		if _, err := tlog.LoadPublicIdentity(LogDir(c.Home)); errors.Is(err, tlog.ErrNoIdentity) {
