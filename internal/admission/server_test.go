@@ -129,11 +129,19 @@ func TestDigestRequiredAndMutatePins(t *testing.T) {
 			t.Fatalf("patch op %+v, want %s@%s", op, f.goodTag, digest)
 		}
 	}
-	// The pinned object passes /validate.
+	// The tag moves to other content after admission: what was pinned is
+	// what runs, and it still passes /validate.
+	ocitest.PushImage(t, f.goodTag)
 	pinned, _, _ := objectFor("Deployment", podSpec(ops[0].Value, ops[1].Value, f.good))
 	body, _ = review(t, gvk, res, "", "apps", admissionv1.Create, pinned, nil)
 	if r := post(t, hs, "/validate", body); !r.Allowed {
 		t.Fatalf("pinned deployment refused: %+v", r.Result)
+	}
+	// /mutate now resolves the moved tag to the new, unattested content and
+	// refuses it.
+	body, _ = review(t, gvk, res, "", "apps", admissionv1.Create, obj, nil)
+	if r := post(t, hs, "/mutate", body); r.Allowed || r.Patch != nil {
+		t.Fatalf("moved tag: allowed=%v patch=%s", r.Allowed, r.Patch)
 	}
 	// A tag of an unattested image is not pinned and is refused.
 	obj, _, _ = objectFor("Deployment", podSpec(f.badTag))
