@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -170,6 +171,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	// The published checkpoint must be readable and signed by the log; a
+	// new log has none until its first publication (a few hundred ms).
+	if _, _, err := s.log.Checkpoint(ctx); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.logger.Error("health check: checkpoint", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "log checkpoint unreadable or not signed by the log")
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")

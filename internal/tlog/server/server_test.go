@@ -381,3 +381,32 @@ func TestHealthzAndMetrics(t *testing.T) {
 func clone(r *rekortilespb.HashedRekordRequestV002) *rekortilespb.HashedRekordRequestV002 {
 	return proto.Clone(r).(*rekortilespb.HashedRekordRequestV002)
 }
+
+func TestHealthzFailsOnForgedCheckpoint(t *testing.T) {
+	ts := newTestServer(t, "")
+	b := ts.addBuilder(t, "alice", sign.AlgECDSAP256)
+	if _, err := b.signer.Blob(context.Background(), []byte("x"), sign.WithTransparencyLog(ts.client(t, b.token))); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(TilesDir(ts.home), "checkpoint")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(string(raw), "\n1\n", "\n2\n", 1)
+	if err := os.WriteFile(p, []byte(forged), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(ts.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz %d with a checkpoint the log did not sign", resp.StatusCode)
+	}
+	os.WriteFile(p, raw, 0o644)
+	if resp, err := http.Get(ts.url + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after restoring: %v %v", resp, err)
+	}
+}
