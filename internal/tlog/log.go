@@ -105,7 +105,10 @@ func OpenLog(ctx context.Context, dir string, id *Identity, opts ...LogOption) (
 		WithCheckpointSigner(signer).
 		WithBatching(o.batchSize, o.batchAge).
 		WithCheckpointInterval(o.cpInterval).
-		WithPushback(o.pushback)
+		WithPushback(o.pushback).
+		// Recent identical submissions (a client retrying after a lost
+		// answer) resolve to the first entry instead of being logged again.
+		WithAntispam(tessera.DefaultAntispamInMemorySize, nil)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	app, shutdown, reader, err := tessera.NewAppender(bg, driver, ao)
 	if err != nil {
@@ -133,7 +136,8 @@ func (l *Log) Close(ctx context.Context) error {
 // Add logs a validated entry and waits until a signed checkpoint commits
 // to it. The returned entry carries the inclusion proof against that
 // checkpoint, already verified, so it is only acknowledged once durable in
-// the tiles and provable.
+// the tiles and provable. An identical entry submitted recently (in this
+// process) is not logged twice: Add returns the first one.
 func (l *Log) Add(ctx context.Context, e *Entry) (*protorekor.TransparencyLogEntry, error) {
 	te := tessera.NewEntry(e.Body)
 	idx, err := l.add(ctx, te)()

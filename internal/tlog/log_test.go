@@ -417,3 +417,28 @@ func FuzzClientCheckEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestResubmissionReturnsTheSameEntry(t *testing.T) {
+	id := newTestIdentity(t)
+	l := openTestLog(t, t.TempDir(), id)
+	s := newTestSigner(t)
+	e := s.entry(t, "retry me")
+	first, err := l.Add(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := l.Add(context.Background(), s.entry(t, "another"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := l.Add(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetLogIndex() != first.GetLogIndex() || other.GetLogIndex() == first.GetLogIndex() {
+		t.Fatalf("indices: first %d, other %d, resubmitted %d", first.GetLogIndex(), other.GetLogIndex(), again.GetLogIndex())
+	}
+	if _, err := id.VerifyEntry(again); err != nil {
+		t.Fatal(err)
+	}
+}
