@@ -24,7 +24,6 @@ import (
 	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
@@ -226,15 +225,8 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Neither the step nor a debugger it might start may read this
-	// process's memory (the key) or environment (the password).
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("making the control plane undumpable: %w", err)
-	}
-	// Descriptors this process inherited without close-on-exec would
-	// otherwise reach an unisolated step.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("closing inherited descriptors on exec: %w", err)
+	if err := hardenControlPlane(); err != nil {
+		return nil, err
 	}
 	started := b.clock().UTC()
 	src, err := ResolveSource(ctx, req.Source, req.Rev, req.AllowDirty)

@@ -17,7 +17,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -131,7 +130,7 @@ func (r *runner) unisolated(ctx context.Context, args, env []string) (int, error
 	cmd.Env = henv
 	cmd.Dir = mapPath(r.workdir)
 	cmd.Stdout, cmd.Stderr = r.out, r.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = groupAttr()
 	// A daemon that escaped the process group may hold the output pipe
 	// open; do not wait for it forever.
 	cmd.WaitDelay = 2 * time.Second
