@@ -438,8 +438,19 @@ func TestSubfolderAndRev(t *testing.T) {
 		t.Fatalf("built %q, want the first commit's content", got)
 	}
 	src := res.Provenance.BuildDefinition.ExternalParameters.Source
-	if src.Path != "app" || src.Digest["gitCommit"] != first {
+	if src.Path != "app" || src.Digest["gitCommit"] != first || src.Ref != "" {
 		t.Fatalf("source recorded as %+v", src)
+	}
+	// A branch name is recorded as its full ref.
+	res, err = f.build(t, Request{Source: filepath.Join(repo, "app"), Rev: "main", Command: script("mkdir -p out && cp v out/v"), Artifacts: []string{"app/out/v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Provenance.BuildDefinition.ExternalParameters.Source.Ref; got != "refs/heads/main" || readArtifact(t, res, "app/out/v") != "two\n" {
+		t.Fatalf("rev main recorded as ref %q", got)
+	}
+	if _, err := f.build(t, Request{Source: repo, Rev: "--output=/tmp/x", Command: script("true"), Artifacts: []string{"x"}}); err == nil {
+		t.Fatal("an option-like revision was accepted")
 	}
 	if _, err := os.Stat(filepath.Join(f.out, "app", "out", "v")); err != nil {
 		t.Fatal("artifact copy does not keep its relative path")

@@ -73,6 +73,9 @@ func gitRaw(ctx context.Context, dir string, args ...string) ([]byte, error) {
 // relative to it; a working tree with changes is refused unless allowDirty
 // (the build still uses the commit only, and the dirtiness is recorded).
 func ResolveSource(ctx context.Context, repo, rev string, allowDirty bool) (*Source, error) {
+	if strings.HasPrefix(rev, "-") {
+		return nil, fmt.Errorf("revision %q must not start with '-'", rev)
+	}
 	src := &Source{Repo: repo}
 	fi, err := os.Stat(repo)
 	local := err == nil && fi.IsDir()
@@ -112,7 +115,7 @@ func ResolveSource(ctx context.Context, repo, rev string, allowDirty bool) (*Sou
 		if ref, err := git(ctx, top, "symbolic-ref", "-q", "HEAD"); err == nil {
 			src.Ref = ref
 		}
-	} else if ref, err := git(ctx, top, "rev-parse", "--symbolic-full-name", "--end-of-options", rev); err == nil && strings.HasPrefix(ref, "refs/") {
+	} else if ref, err := git(ctx, top, "rev-parse", "--symbolic-full-name", rev); err == nil && strings.HasPrefix(ref, "refs/") && !strings.Contains(ref, "\n") {
 		src.Ref = ref
 	}
 	if err := src.readTime(ctx, top); err != nil {
