@@ -19,6 +19,9 @@ import (
 	"github.com/pipeguard/pipeguard/internal/tlog"
 )
 
+// MaxResponseBytes bounds the bundles one store query returns.
+const MaxResponseBytes = 32 << 20
+
 // indexed is what the store learns from an accepted bundle.
 type indexed struct {
 	predicateType string
@@ -210,8 +213,15 @@ func (s *Server) getAttestations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := struct {
 		Attestations []json.RawMessage `json:"attestations"`
+		// Truncated says the answer was cut at MaxResponseBytes: narrow the query.
+		Truncated bool `json:"truncated,omitempty"`
 	}{Attestations: make([]json.RawMessage, 0, len(as))}
+	total := 0
 	for _, a := range as {
+		if total += len(a.Bundle); total > MaxResponseBytes {
+			out.Truncated = true
+			break
+		}
 		out.Attestations = append(out.Attestations, json.RawMessage(a.Bundle))
 	}
 	w.Header().Set("Content-Type", "application/json")
