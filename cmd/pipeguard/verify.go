@@ -46,18 +46,9 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return errored(err)
 			}
-			pol, err := policy.Load(policyPath)
+			v, err := policyVerifier(g, policyPath, trustedRoot)
 			if err != nil {
-				return errored(err)
-			}
-			tf := trustFlags{trustedRoot: trustedRoot}
-			tr, err := tf.root(g)
-			if err != nil {
-				return errored(err)
-			}
-			v, err := verify.New(pol, verify.WithTrustedRoot(tr))
-			if err != nil {
-				return errored(err)
+				return err
 			}
 			var inputs []verify.Input
 			for _, b := range bundles {
@@ -108,6 +99,26 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	// subcommands
 	c.AddCommand(newVerifyImageCmd(g))
 	return c
+}
+
+// policyVerifier loads a policy and builds its verifier, with the Sigstore
+// trusted root from --trusted-root, else the home's, else the embedded one
+// (a trustedRoot named in the policy file wins over all three).
+func policyVerifier(g *globals, policyPath, trustedRoot string) (*verify.Verifier, error) {
+	pol, err := policy.Load(policyPath)
+	if err != nil {
+		return nil, errored(err)
+	}
+	tf := trustFlags{trustedRoot: trustedRoot}
+	tr, err := tf.root(g)
+	if err != nil {
+		return nil, errored(err)
+	}
+	v, err := verify.New(pol, verify.WithTrustedRoot(tr))
+	if err != nil {
+		return nil, errored(err)
+	}
+	return v, nil
 }
 
 // verifySubject hashes FILE (sha256 and sha512, since attestations use

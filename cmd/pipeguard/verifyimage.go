@@ -11,7 +11,6 @@ import (
 
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/oci"
-	"github.com/pipeguard/pipeguard/internal/policy"
 	"github.com/pipeguard/pipeguard/internal/verify"
 )
 
@@ -39,18 +38,9 @@ func newVerifyImageCmd(g *globals) *cobra.Command {
 			if output != "text" && output != "json" {
 				return errored(fmt.Errorf("unknown --output %q (want text or json)", output))
 			}
-			pol, err := policy.Load(policyPath)
+			v, err := policyVerifier(g, policyPath, trustedRoot)
 			if err != nil {
-				return errored(err)
-			}
-			tf := trustFlags{trustedRoot: trustedRoot}
-			tr, err := tf.root(g)
-			if err != nil {
-				return errored(err)
-			}
-			v, err := verify.New(pol, verify.WithTrustedRoot(tr))
-			if err != nil {
-				return errored(err)
+				return err
 			}
 			cl := rf.client()
 			ref, err := cl.ParseReference(args[0])
