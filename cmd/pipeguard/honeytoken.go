@@ -463,27 +463,13 @@ func newHoneytokenIngestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return errored(err)
 			}
-			reg, db, err := openHoneytokens(cmd.Context(), g)
+			var res honeytoken.IngestResult
+			err = ingest(cmd.Context(), g, sinks, window, func(rec *honeytoken.Recorder) (err error) {
+				res, err = rec.IngestCloudTrail(cmd.Context(), args[0])
+				return err
+			})
 			if err != nil {
 				return err
-			}
-			defer db.Close()
-			disp := honeytoken.NewDispatcher(reg, sinks, honeytoken.WithBackoff(500*time.Millisecond, 5*time.Second), honeytoken.WithDispatcherLogger(g.log))
-			rec := honeytoken.NewRecorder(reg, honeytoken.WithWindow(window), honeytoken.WithSinks(disp.SinkNames()...), honeytoken.WithRecorderLogger(g.log))
-			res, err := rec.IngestCloudTrail(cmd.Context(), args[0])
-			if err != nil {
-				return errored(err)
-			}
-			if len(sinks) > 0 {
-				dctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-				err := disp.Drain(dctx)
-				cancel()
-				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					return errored(err)
-				}
-				if n, _ := disp.Pending(cmd.Context()); n > 0 {
-					g.log.Warn("some alerts are not delivered yet; they stay queued for the next serve with the same sinks", "pending", n)
-				}
 			}
 			if output == "json" {
 				if err := writeJSON(g.stdout, res); err != nil {
@@ -531,24 +517,13 @@ func newHoneytokenSightingsCmd(g *globals) *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			reg, db, err := openHoneytokens(cmd.Context(), g)
+			var res honeytoken.SightingResult
+			err = ingest(cmd.Context(), g, sinks, window, func(rec *honeytoken.Recorder) (err error) {
+				res, err = rec.IngestSightings(cmd.Context(), in, time.Now())
+				return err
+			})
 			if err != nil {
 				return err
-			}
-			defer db.Close()
-			disp := honeytoken.NewDispatcher(reg, sinks, honeytoken.WithBackoff(500*time.Millisecond, 5*time.Second), honeytoken.WithDispatcherLogger(g.log))
-			rec := honeytoken.NewRecorder(reg, honeytoken.WithWindow(window), honeytoken.WithSinks(disp.SinkNames()...), honeytoken.WithRecorderLogger(g.log))
-			res, err := rec.IngestSightings(cmd.Context(), in, time.Now())
-			if err != nil {
-				return errored(err)
-			}
-			if len(sinks) > 0 {
-				dctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-				err := disp.Drain(dctx)
-				cancel()
-				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-					return errored(err)
-				}
 			}
 			if output == "json" {
 				if err := writeJSON(g.stdout, res); err != nil {
@@ -567,4 +542,33 @@ func newHoneytokenSightingsCmd(g *globals) *cobra.Command {
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	c.Flags().DurationVar(&window, "group-window", 5*time.Minute, "repeats of a token within this window become one follow-up alert")
 	return c
+}
+
+// ingest records hits found offline (CloudTrail, scanner sightings) with a
+// recorder whose alerts go to sinks, then delivers what it can within 30 s;
+// the rest stays queued for the next serve with the same sinks.
+func ingest(ctx context.Context, g *globals, sinks []honeytoken.Sink, window time.Duration, f func(*honeytoken.Recorder) error) error {
+	reg, db, err := openHoneytokens(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	disp := honeytoken.NewDispatcher(reg, sinks, honeytoken.WithBackoff(500*time.Millisecond, 5*time.Second), honeytoken.WithDispatcherLogger(g.log))
+	rec := honeytoken.NewRecorder(reg, honeytoken.WithWindow(window), honeytoken.WithSinks(disp.SinkNames()...), honeytoken.WithRecorderLogger(g.log))
+	if err := f(rec); err != nil {
+		return errored(err)
+	}
+	if len(sinks) == 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = disp.Drain(dctx)
+	cancel()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return errored(err)
+	}
+	if n, _ := disp.Pending(ctx); n > 0 {
+		g.log.Warn("some alerts are not delivered yet; they stay queued for the next serve with the same sinks", "pending", n)
+	}
+	return nil
 }
