@@ -13,11 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
@@ -56,6 +59,21 @@ func attack(args []string) int {
 				continue
 			}
 			fmt.Printf("ptrace %d: %v\n", pid, err)
+		}
+	case "key":
+		for _, a := range args[1:] {
+			var id int
+			fmt.Sscan(a, &id)
+			buf := make([]byte, 256)
+			n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
+			if err == nil {
+				fmt.Printf("key %d: READ %q\n", id, buf[:min(n, len(buf))])
+				continue
+			}
+			fmt.Printf("key %d: %v\n", id, err)
+		}
+		if d, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, unix.KEY_SPEC_SESSION_KEYRING); err == nil {
+			fmt.Printf("session keyring: %s\n", d)
 		}
 	case "dial":
 		for _, a := range args[1:] {
@@ -804,5 +822,41 @@ func TestFetchNpm(t *testing.T) {
 	var re *RejectedError
 	if _, err := f.build(t, req); !errors.As(err, &re) {
 		t.Fatalf("tampered npm cache accepted: %v", err)
+	}
+}
+
+// TestKeyringNotInherited: a key in the control plane's session keyring
+// (a credential helper's, say) is possessed by every child that inherits
+// the keyring; the step must not be one of them.
+func TestKeyringNotInherited(t *testing.T) {
+	f := newFixture(t)
+	repo := newRepo(t, map[string]string{"README": "x\n"})
+	// Session keyrings belong to threads: build from this one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := unix.KeyctlJoinSessionKeyring("pipeguard-test"); err != nil {
+		t.Skipf("no keyrings here: %v", err)
+	}
+	id, err := unix.AddKey("user", "pipeguard-canary", []byte("keyring-secret-9d2"), unix.KEY_SPEC_SESSION_KEYRING)
+	if err != nil {
+		t.Skipf("adding a key: %v", err)
+	}
+	// Readable by its possessors, viewable by all.
+	unix.KeyctlSetperm(id, 0x3f010101)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.build(t, Request{Source: repo, ReadOnly: []string{filepath.Dir(self)}, Artifacts: []string{"out/r"}, Command: script(
+		fmt.Sprintf(`mkdir out; { cat /proc/keys; %s __attack key %d; } > out/r 2>&1`, self, id))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readArtifact(t, res, "out/r")
+	t.Logf("step output:\n%s", out)
+	// (Rootless, the step is the caller's uid, so /proc/keys may list a key
+	// whose owner let that uid view it; what matters is possession.)
+	if strings.Contains(out, "keyring-secret") || strings.Contains(out, "READ") || strings.Contains(out, "session keyring: keyring;") && strings.Contains(out, ";pipeguard-test") {
+		t.Fatalf("the step reached the control plane's keyring: %s", out)
 	}
 }

@@ -96,6 +96,14 @@ func runStep(spec *Spec) Result {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return Result{Error: "setting no_new_privs: " + err.Error()}
 	}
+	// Session keyrings are inherited, and their keys possessed, by every
+	// child: give the step a new, empty, anonymous one. Where keyctl is
+	// filtered (a container's seccomp profile), the step cannot use it
+	// either.
+	if _, _, errno := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 &&
+		errno != unix.ENOSYS && errno != unix.EPERM && errno != unix.EACCES {
+		return Result{Error: "creating a new session keyring: " + errno.Error()}
+	}
 	path, err := lookPath(spec.Args[0], spec.Env)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pipeguard sandbox: %v\n", err)
