@@ -24,6 +24,7 @@ type buildFlags struct {
 	artifactsDir string
 	bundle       string
 	logFile      string
+	tlog         logFlags
 	hermetic     bool
 	fetch        string
 	allowDirty   bool
@@ -62,11 +63,15 @@ id suffixed with ` + build.DegradedSuffix + `.`,
 			if err != nil {
 				return err
 			}
-			s, err := h.Signer(ctx)
+			bopts, logClient, err := f.tlog.bundleOptions()
+			if err != nil {
+				return err
+			}
+			s, err := h.Signer(ctx, f.tlog.signerOptions(logClient)...)
 			if err != nil {
 				return errored(err)
 			}
-			opts := []build.Option{build.WithLogger(g.log), build.WithOutput(g.stderr), build.WithHidden(h.Dir)}
+			opts := []build.Option{build.WithLogger(g.log), build.WithOutput(g.stderr), build.WithHidden(h.Dir), build.WithBundleOptions(bopts...)}
 			if f.noSandbox {
 				opts = append(opts, build.WithoutIsolation("disabled by --no-sandbox"))
 			}
@@ -107,7 +112,8 @@ id suffixed with ` + build.DegradedSuffix + `.`,
 func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.artifactsDir, "artifacts-dir", "pipeguard-out", "where the outputs are copied (their relative paths kept)")
 	c.Flags().StringVar(&f.bundle, "bundle", "", "where the signed provenance (Sigstore bundle) is written (default ARTIFACTS_DIR/provenance.sigstore.json)")
-	c.Flags().StringVar(&f.logFile, "log", "", "where the build log is written (default ARTIFACTS_DIR/build.log)")
+	c.Flags().StringVar(&f.logFile, "build-log", "", "where the build log is written (default ARTIFACTS_DIR/build.log)")
+	f.tlog.register(c)
 	c.Flags().BoolVar(&f.hermetic, "hermetic", false, "no network for the build step")
 	c.Flags().StringVar(&f.fetch, "fetch", "", "shell command run first, with network, to fetch dependencies (checked against go.sum / package-lock.json)")
 	c.Flags().BoolVar(&f.allowDirty, "allow-dirty", false, "build the commit although the working tree has changes (recorded)")

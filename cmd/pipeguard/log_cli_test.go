@@ -19,26 +19,8 @@ import (
 // trusted root, and verification that requires the log entry.
 func TestSignWithLog(t *testing.T) {
 	dir := t.TempDir()
-	srvHome, cliHome := filepath.Join(dir, "srv"), filepath.Join(dir, "cli")
-	addr := freeAddr(t)
-	url := "http://" + addr
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		var out, errb bytes.Buffer
-		g := &globals{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), log: slog.Default()}
-		done <- execute(ctx, g, []string{"server", "--listen", addr, "--home", srvHome})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	})
-	waitHTTP(t, url+"/healthz")
+	srv, cliHome := startLogServer(t, filepath.Join(dir, "srv")), filepath.Join(dir, "cli")
+	srvHome, url := srv.home, srv.url
 
 	must := func(want int, home string, args ...string) string {
 		t.Helper()
@@ -129,4 +111,29 @@ func waitHTTP(t *testing.T, url string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s did not come up", url)
+}
+
+type logServer struct{ home, url string }
+
+// startLogServer runs `pipeguard server` in process until the test ends.
+func startLogServer(t *testing.T, home string) logServer {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		g := &globals{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), log: slog.Default()}
+		done <- execute(ctx, g, []string{"server", "--listen", addr, "--home", home})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	waitHTTP(t, "http://"+addr+"/healthz")
+	return logServer{home: home, url: "http://" + addr}
 }

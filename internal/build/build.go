@@ -8,7 +8,6 @@ package build
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -138,6 +137,7 @@ type Builder struct {
 	clock      func() time.Time
 	versionTag string
 	maxLog     int
+	bundleOpts []sign.BundleOption
 }
 
 // Option configures a Builder.
@@ -162,6 +162,12 @@ func WithHidden(paths ...string) Option {
 // MaxLogSize); more refuses the build.
 func WithMaxLog(n int) Option { return func(b *Builder) { b.maxLog = n } }
 
+// WithBundleOptions passes options to the signing of the provenance, such
+// as sign.WithTransparencyLog to log it and carry the inclusion proof.
+func WithBundleOptions(opts ...sign.BundleOption) Option {
+	return func(b *Builder) { b.bundleOpts = append(b.bundleOpts, opts...) }
+}
+
 // WithInitPath sets the binary re-executed as the sandbox's init.
 func WithInitPath(p string) Option { return func(b *Builder) { b.initPath = p } }
 
@@ -172,8 +178,6 @@ func WithInitPath(p string) Option { return func(b *Builder) { b.initPath = p } 
 func WithoutIsolation(reason string) Option { return func(b *Builder) { b.noIsolate = reason } }
 
 // New returns a Builder that signs with s as builderID.
-var randReader = rand.Reader
-
 func New(s Signer, builderID string, opts ...Option) (*Builder, error) {
 	if s == nil {
 		return nil, errors.New("build: a signer is required")
@@ -388,7 +392,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := b.signer.DSSE(ctx, attest.PayloadType, st)
+	bundle, err := b.signer.DSSE(ctx, attest.PayloadType, st, b.bundleOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("signing the provenance: %w", err)
 	}

@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -579,7 +580,7 @@ func removeAll(dir string) {
 
 func newInvocationID() string {
 	var b [16]byte
-	if _, err := io.ReadFull(randReader, b[:]); err != nil {
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
 		panic(err) // crypto/rand never fails on Linux
 	}
 	b[6] = b[6]&0x0f | 0x40
