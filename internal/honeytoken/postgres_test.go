@@ -2,47 +2,23 @@ package honeytoken
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pipeguard/pipeguard/internal/store"
+	"github.com/pipeguard/pipeguard/internal/store/storetest"
 )
 
 // postgresRegistry opens a registry in a fresh schema on the server named
 // by PIPEGUARD_TEST_POSTGRES (the project's convention), or skips.
 func postgresRegistry(t *testing.T) *Registry {
 	t.Helper()
-	base := os.Getenv("PIPEGUARD_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PIPEGUARD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): skipping the PostgreSQL variant")
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip(storetest.SkipReason)
 	}
 	ctx := context.Background()
-	admin, err := store.Open(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to PIPEGUARD_TEST_POSTGRES: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "ht_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
-	t.Cleanup(func() {
-		if a, err := store.Open(context.Background(), base); err == nil {
-			a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	db, err := store.Open(ctx, base+sep+"search_path="+schema)
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

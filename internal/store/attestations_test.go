@@ -2,66 +2,26 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-)
 
-// EnvTestPostgres names the DSN of a PostgreSQL server for tests.
-const EnvTestPostgres = "PIPEGUARD_TEST_POSTGRES"
+	"github.com/pipeguard/pipeguard/internal/store/storetest"
+)
 
 // testDSNs returns a fresh SQLite database and, when PIPEGUARD_TEST_POSTGRES
 // is set, a fresh schema on that PostgreSQL server.
 func testDSNs(t *testing.T) map[string]string {
 	t.Helper()
-	return map[string]string{"sqlite": filepath.Join(t.TempDir(), "test.db"), "postgres": postgresTestDSN(t)}
-}
-
-// postgresTestDSN creates an isolated schema on the server named by
-// PIPEGUARD_TEST_POSTGRES and returns a DSN that uses it; the schema is
-// dropped when the test ends. Without the variable it returns "".
-func postgresTestDSN(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(EnvTestPostgres)
-	if base == "" {
-		return ""
-	}
-	ctx := context.Background()
-	admin, err := Open(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", EnvTestPostgres, err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a, err := Open(context.Background(), base)
-		if err == nil {
-			a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return map[string]string{"sqlite": filepath.Join(t.TempDir(), "test.db"), "postgres": storetest.PostgresDSN(t)}
 }
 
 func TestAttestationStore(t *testing.T) {
 	for name, dsn := range testDSNs(t) {
 		t.Run(name, func(t *testing.T) {
 			if dsn == "" {
-				t.Skipf("%s is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): skipping the PostgreSQL store test; CI sets it", EnvTestPostgres)
+				t.Skipf("%s is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): skipping the PostgreSQL store test; CI sets it", storetest.EnvPostgres)
 			}
 			ctx := context.Background()
 			db, err := Open(ctx, dsn)

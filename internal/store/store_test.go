@@ -2,32 +2,22 @@ package store
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/pipeguard/pipeguard/internal/store/storetest"
 )
 
-// openTestDBs returns the databases to test against: SQLite always, and
-// PostgreSQL when PIPEGUARD_TEST_POSTGRES names one (CI always sets it).
+// openTestDBs opens a fresh database on every backend storetest offers.
 func openTestDBs(t *testing.T) map[string]*DB {
 	t.Helper()
-	ctx := context.Background()
 	out := map[string]*DB{}
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	out["sqlite"] = db
-	if dsn := os.Getenv("PIPEGUARD_TEST_POSTGRES"); dsn != "" {
-		pg, err := Open(ctx, dsn)
+	for name, dsn := range storetest.DSNs(t) {
+		db, err := Open(context.Background(), dsn)
 		if err != nil {
-			t.Fatalf("PostgreSQL at PIPEGUARD_TEST_POSTGRES: %v", err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		t.Cleanup(func() { pg.Close() })
-		out["postgres"] = pg
-	} else {
-		t.Log("PIPEGUARD_TEST_POSTGRES unset: PostgreSQL not tested here (CI sets it)")
+		t.Cleanup(func() { db.Close() })
+		out[name] = db
 	}
 	return out
 }

@@ -2,9 +2,6 @@ package findings
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +9,7 @@ import (
 
 	"github.com/pipeguard/pipeguard/internal/secrets"
 	"github.com/pipeguard/pipeguard/internal/store"
+	"github.com/pipeguard/pipeguard/internal/store/storetest"
 )
 
 func openStores(t *testing.T) map[string]*store.DB {
@@ -24,33 +22,12 @@ func openStores(t *testing.T) map[string]*store.DB {
 	}
 	t.Cleanup(func() { lite.Close() })
 	dbs["sqlite"] = lite
-	base := os.Getenv("PIPEGUARD_TEST_POSTGRES")
-	if base == "" {
-		t.Log("PIPEGUARD_TEST_POSTGRES is not set: PostgreSQL variant skipped")
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Log(storetest.SkipReason)
 		return dbs
 	}
-	admin, err := store.Open(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to PIPEGUARD_TEST_POSTGRES: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "sf_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
-	t.Cleanup(func() {
-		if a, err := store.Open(context.Background(), base); err == nil {
-			a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	pg, err := store.Open(ctx, base+sep+"search_path="+schema)
+	pg, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

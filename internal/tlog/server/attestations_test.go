@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/sign"
 	"github.com/pipeguard/pipeguard/internal/store"
+	"github.com/pipeguard/pipeguard/internal/store/storetest"
 	"github.com/pipeguard/pipeguard/internal/tlog"
 )
 
@@ -27,33 +26,11 @@ import (
 // PIPEGUARD_TEST_POSTGRES, or skips the test with the reason.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("PIPEGUARD_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PIPEGUARD_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable): skipping the PostgreSQL variant; CI sets it")
+	dsn := storetest.PostgresDSN(t)
+	if dsn == "" {
+		t.Skip(storetest.SkipReason)
 	}
-	ctx := context.Background()
-	admin, err := store.Open(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to PIPEGUARD_TEST_POSTGRES: %v", err)
-	}
-	defer admin.Close()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := store.Open(context.Background(), base); err == nil {
-			a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return dsn
 }
 
 func storeBackends() []struct {
