@@ -9,12 +9,11 @@ import (
 	"strings"
 	"time"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/pipeguard/pipeguard/internal/build"
+	"github.com/pipeguard/pipeguard/internal/fingerprint"
 	"github.com/pipeguard/pipeguard/internal/pipeline"
-	"github.com/pipeguard/pipeguard/internal/verify"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -63,18 +62,13 @@ problem, 2 when one could not run.`,
 			if err != nil {
 				return errored(err)
 			}
-			p := pipeline.New(g.log,
-				pipeline.BuildGate{Builder: b},
-				// Later capabilities (secret scan, dependency check,
-				// rebuild) go here, before verification.
-				pipeline.VerifyGate{
-					HomeKeyPEM: pub,
-					VerifierID: verify.DefaultVerifierID,
-					SignVSA: func(ctx context.Context, r *verify.Report, id, uri string) (*protobundle.Bundle, error) {
-						return verify.SignVSA(ctx, s, r, id, uri)
-					},
-				},
-			)
+			fpKey, err := fingerprint.LoadOrCreateKey(h.FingerprintKeyPath())
+			if err != nil {
+				return errored(err)
+			}
+			// Later capabilities (dependency check, rebuild) plug in as
+			// extra gates, between the secret scan and verification.
+			p := pipeline.New(g.log, pipeline.Standard(b, s, fpKey, pub)...)
 			if timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,13 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-
+	"github.com/pipeguard/pipeguard/internal/attest"
 	"github.com/pipeguard/pipeguard/internal/build"
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/sign"
-	"github.com/pipeguard/pipeguard/internal/verify"
 )
 
 func TestMain(m *testing.M) {
@@ -72,12 +71,7 @@ func (e *env) pipeline(t *testing.T, extra []Gate, opts ...build.Option) *Pipeli
 		t.Fatal(err)
 	}
 	pub, _ := e.home.PublicKeyPEM()
-	gates := []Gate{BuildGate{Builder: b}}
-	gates = append(gates, extra...)
-	gates = append(gates, VerifyGate{HomeKeyPEM: pub, VerifierID: verify.DefaultVerifierID,
-		SignVSA: func(ctx context.Context, r *verify.Report, id, uri string) (*protobundle.Bundle, error) {
-			return verify.SignVSA(ctx, e.s, r, id, uri)
-		}})
+	gates := Standard(b, e.s, make([]byte, 32), pub, extra...)
 	return New(nil, gates...)
 }
 
@@ -254,4 +248,81 @@ func TestPrepareRefusesDirtyTree(t *testing.T) {
 	if _, err := Prepare(context.Background(), dir, true, ""); err != nil {
 		t.Fatalf("read the working tree's config instead of the commit's: %v", err)
 	}
+}
+
+// TestSecretScanGate: a secret committed anywhere in the repository fails
+// the run at the secrets gate, and the signed attestation carries the
+// finding redacted, never the secret; a clean commit's attestation is
+// about the artifacts and the commit.
+func TestSecretScanGate(t *testing.T) {
+	e := newEnv(t)
+	const secret = "ghp_R2u7bXkPq9LmZt4VwYc1Nh6JsDf0Ea3Kg8Ho"
+	good := fmt.Sprintf(smallPolicy, e.home.Config.BuilderID, "path: local.pub", "git+file://REPO")
+
+	t.Run("clean", func(t *testing.T) {
+		dir := project(t, good, nil)
+		st, err := Prepare(context.Background(), dir, false, filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.pipeline(t, nil).Run(context.Background(), st)
+		if !r.Passed {
+			t.Fatalf("refused: %+v", r.Outcomes)
+		}
+		data, err := os.ReadFile(filepath.Join(st.ArtifactsDir, SecretScanFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := attest.Load("scan", data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := items[0].UnverifiedStatement()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stmt.MatchesDigest("gitCommit", st.Source.Commit) || len(stmt.Subject) != 1+len(st.Artifacts) {
+			t.Fatalf("subjects %v: want the commit and every artifact", stmt.SubjectDigests())
+		}
+	})
+	t.Run("leaked secret", func(t *testing.T) {
+		dir := project(t, good, nil)
+		repo := filepath.Dir(dir)
+		if err := os.WriteFile(filepath.Join(repo, "config.go"), []byte("package config\n\nconst token = \""+secret+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		commitAll(t, repo)
+		st, err := Prepare(context.Background(), dir, false, filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.pipeline(t, nil).Run(context.Background(), st)
+		if r.Passed || r.Errored() {
+			t.Fatalf("want a failure, got %+v", r.Outcomes)
+		}
+		var gate *Outcome
+		for i := range r.Outcomes {
+			if r.Outcomes[i].Status == StatusFail {
+				gate = &r.Outcomes[i]
+			}
+		}
+		if gate == nil || gate.Gate != "secrets" || !strings.Contains(strings.Join(gate.Details, "\n"), "config.go:3") {
+			t.Fatalf("the secrets gate did not refuse it: %+v", r.Outcomes)
+		}
+		report, _ := json.Marshal(r)
+		data, err := os.ReadFile(filepath.Join(st.ArtifactsDir, SecretScanFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, _ := attest.Load("scan", data)
+		payload := string(items[0].Envelope.Payload)
+		for where, text := range map[string]string{"report": string(report), "attestation": payload} {
+			if strings.Contains(text, secret) || strings.Contains(text, secret[4:]) {
+				t.Fatalf("the secret appears in clear in the %s", where)
+			}
+		}
+		if !strings.Contains(payload, `"verdict":"fail"`) || !strings.Contains(payload, "github-pat") {
+			t.Fatalf("attestation does not record the finding: %s", payload)
+		}
+	})
 }
