@@ -119,22 +119,29 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail to stderr")
 	// One line per capability; each lives in its own file of this package.
 	root.AddCommand(
+		// Keys, signing, verification and policy (the foundation).
 		newInitCmd(g),
 		newKeyCmd(g),
-		newSecretsCmd(g),
 		newSignBlobCmd(g),
 		newAttestCmd(g),
 		newVerifyBundleCmd(g),
 		newVerifyEnvelopeCmd(g),
 		newTrustedRootCmd(g),
 		newVerifyCmd(g),
-		newAttachCmd(g),
-		newWebhookCmd(g),
 		newPolicyCmd(g),
+		// The hardened builder and the guarded pipeline.
+		newBuildCmd(g),
+		newRunCmd(g),
+		newSandboxInitCmd(),
+		// The transparency log and attestation store.
 		newServerCmd(g),
 		newLogCmd(g),
+		// The deploy gate.
+		newAttachCmd(g),
+		newWebhookCmd(g),
+		// Secrets and honeytokens.
+		newSecretsCmd(g),
 		newHoneytokenCmd(g),
-		newBuildCmd(g), newRunCmd(g), newSandboxInitCmd(),
 	)
 	return root
 }
