@@ -1,9 +1,13 @@
 package decoy
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // LimitPerSource wraps ln so that one source address (an IPv6 /64) holds
@@ -59,4 +63,41 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// serveConns accepts connections on ln until ctx ends and hands each to
+// handle under a deadline, at most maxConns at once: when full it sheds the
+// new connection rather than grow. what names the protocol in errors.
+func serveConns(ctx context.Context, ln net.Listener, maxConns int, what string, deadline time.Duration, handle func(net.Conn)) error {
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	sem := make(chan struct{}, maxConns)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accepting %s connection: %w", what, err)
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
+		go func() {
+			defer func() { <-sem }()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(deadline))
+			handle(c)
+		}()
+	}
 }

@@ -231,37 +231,9 @@ func (d *DNS) ServePacket(ctx context.Context, pc net.PacketConn) error {
 // there when an answer is truncated, and some tools ask there first. At
 // most maxConns connections, a few queries each, under a deadline.
 func (d *DNS) ServeStream(ctx context.Context, ln net.Listener, maxConns int) error {
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	sem := make(chan struct{}, maxConns)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("accepting DNS connection: %w", err)
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			c.Close()
-			continue
-		}
-		go func() {
-			defer func() { <-sem }()
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			d.stream(ctx, c, remoteAddr(c.RemoteAddr().String()))
-		}()
-	}
+	return serveConns(ctx, ln, maxConns, "DNS", 10*time.Second, func(c net.Conn) {
+		d.stream(ctx, c, remoteAddr(c.RemoteAddr().String()))
+	})
 }
 
 // stream handles length-prefixed queries on one connection.

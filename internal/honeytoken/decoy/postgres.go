@@ -61,38 +61,9 @@ func NewPostgres(idx Index, rec Recorder, opts ...PostgresOption) *Postgres {
 
 // Serve accepts connections on ln until ctx ends.
 func (p *Postgres) Serve(ctx context.Context, ln net.Listener) error {
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	sem := make(chan struct{}, p.maxConns)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return fmt.Errorf("accepting database connection: %w", err)
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			c.Close() // full: shed load rather than grow
-			continue
-		}
-		go func() {
-			defer func() { <-sem }()
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(pgDeadline))
-			src := remoteAddr(c.RemoteAddr().String())
-			p.Session(ctx, c, src)
-		}()
-	}
+	return serveConns(ctx, ln, p.maxConns, "database", pgDeadline, func(c net.Conn) {
+		p.Session(ctx, c, remoteAddr(c.RemoteAddr().String()))
+	})
 }
 
 // Session runs the protocol on one connection.
