@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -35,6 +36,13 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 			}
 			k, _ := sign.GenerateKey(sign.AlgECDSAP256)
 			pub, _ := sign.EncodePublicKey(k.Public())
+			// The home records the store without its password, which
+			// add-builder takes from PGPASSWORD as any libpq client does.
+			if u, err := url.Parse(dsn); err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok {
+					t.Setenv("PGPASSWORD", pw)
+				}
+			}
 			tok, err := AddBuilder(context.Background(), homeDir, "", "ci", pub)
 			if err != nil {
 				t.Fatal(err)
