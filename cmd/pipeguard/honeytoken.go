@@ -446,94 +446,84 @@ func newHoneytokenServeCmd(g *globals) *cobra.Command {
 }
 
 func newHoneytokenIngestCmd(g *globals) *cobra.Command {
-	var (
-		sf     sinkFlags
-		output string
-		window time.Duration
-	)
-	c := &cobra.Command{
-		Use:   "ingest-cloudtrail FILE|DIR",
-		Short: "Match CloudTrail logs against AWS honeytokens; exit 1 when one was used",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			sinks, err := sf.sinks(g)
-			if err != nil {
-				return errored(err)
-			}
-			var res honeytoken.IngestResult
-			err = ingest(cmd.Context(), g, sinks, window, func(rec *honeytoken.Recorder) (err error) {
-				res, err = rec.IngestCloudTrail(cmd.Context(), args[0])
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				if err := writeJSON(g.stdout, res); err != nil {
-					return errored(err)
-				}
-			} else {
-				fmt.Fprintf(g.stdout, "%d file(s), %d record(s), %d honeytoken use(s)\n", res.Files, res.Records, res.Hits)
-			}
-			if res.Hits > 0 {
-				return failed(fmt.Errorf("%d CloudTrail event(s) used a honeytoken", res.Hits))
-			}
-			return nil
-		},
-	}
-	sf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
-	c.Flags().DurationVar(&window, "group-window", 5*time.Minute, "repeats of a token within this window become one follow-up alert")
-	return c
+	return newIngestCmd(g, "ingest-cloudtrail FILE|DIR", "Match CloudTrail logs against AWS honeytokens; exit 1 when one was used",
+		func(ctx context.Context, rec *honeytoken.Recorder, arg string) (ingestOutcome, error) {
+			res, err := rec.IngestCloudTrail(ctx, arg)
+			return ingestOutcome{
+				result:  res,
+				summary: fmt.Sprintf("%d file(s), %d record(s), %d honeytoken use(s)", res.Files, res.Records, res.Hits),
+				alarms:  res.Hits, alarm: "CloudTrail event(s) used a honeytoken",
+			}, err
+		})
 }
 
 func newHoneytokenSightingsCmd(g *globals) *cobra.Command {
-	var (
-		sf     sinkFlags
-		output string
-		window time.Duration
-	)
-	c := &cobra.Command{
-		Use:   "ingest-sightings REPORT.json|-",
-		Short: "Alert on honeytokens the secret scanner sighted where they were not planted (exposure-only types); exit 1 when one was",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			sinks, err := sf.sinks(g)
-			if err != nil {
-				return errored(err)
-			}
+	return newIngestCmd(g, "ingest-sightings REPORT.json|-", "Alert on honeytokens the secret scanner sighted where they were not planted (exposure-only types); exit 1 when one was",
+		func(ctx context.Context, rec *honeytoken.Recorder, arg string) (ingestOutcome, error) {
 			in := g.stdin
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
+			if arg != "-" {
+				f, err := os.Open(arg)
 				if err != nil {
-					return errored(err)
+					return ingestOutcome{}, err
 				}
 				defer f.Close()
 				in = f
 			}
-			var res honeytoken.SightingResult
+			res, err := rec.IngestSightings(ctx, in, time.Now())
+			return ingestOutcome{
+				result:  res,
+				summary: fmt.Sprintf("%d sighting(s): %d where planted, %d exposed, %d unverified", res.Sightings, res.Planted, res.Exposed, res.Unverified),
+				alarms:  res.Exposed, alarm: "honeytoken(s) sighted where they were not planted",
+			}, err
+		})
+}
+
+// ingestOutcome is what an offline ingest found, for printing and the exit
+// code.
+type ingestOutcome struct {
+	result  any
+	summary string
+	alarms  int    // > 0 exits 1
+	alarm   string // what an alarm is, for the error
+}
+
+// newIngestCmd builds a command that records hits found offline and exits
+// 1 when there were any.
+func newIngestCmd(g *globals, use, short string, run func(context.Context, *honeytoken.Recorder, string) (ingestOutcome, error)) *cobra.Command {
+	var (
+		sf     sinkFlags
+		output string
+		window time.Duration
+	)
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			sinks, err := sf.sinks(g)
+			if err != nil {
+				return errored(err)
+			}
+			var out ingestOutcome
 			err = ingest(cmd.Context(), g, sinks, window, func(rec *honeytoken.Recorder) (err error) {
-				res, err = rec.IngestSightings(cmd.Context(), in, time.Now())
+				out, err = run(cmd.Context(), rec, args[0])
 				return err
 			})
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				if err := writeJSON(g.stdout, res); err != nil {
+				if err := writeJSON(g.stdout, out.result); err != nil {
 					return errored(err)
 				}
 			} else {
-				fmt.Fprintf(g.stdout, "%d sighting(s): %d where planted, %d exposed, %d unverified\n", res.Sightings, res.Planted, res.Exposed, res.Unverified)
+				fmt.Fprintln(g.stdout, out.summary)
 			}
-			if res.Exposed > 0 {
-				return failed(fmt.Errorf("%d honeytoken(s) sighted where they were not planted", res.Exposed))
+			if out.alarms > 0 {
+				return failed(fmt.Errorf("%d %s", out.alarms, out.alarm))
 			}
 			return nil
 		},
