@@ -2,7 +2,6 @@ package honeytoken
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,17 +123,17 @@ func Start(ctx context.Context, reg *Registry, cfg ServeConfig) (*Server, error)
 			return fail(fmt.Errorf("listening for HTTP: %w", err))
 		}
 		closers = append(closers, func() { ln.Close() })
-		var tlsCfg *tls.Config
-		if ca := reg.CA(); ca != nil {
-			// New certificate names: a few per source per minute.
-			tlsCfg = ca.TLSConfig(decoy.NewLimiter(0.1, 5, 1<<14))
-		} else {
-			host, _, _ := net.SplitHostPort(ln.Addr().String())
+		ca := reg.CA()
+		if ca == nil {
+			// A registry without the home's CA (tests, embedders): an
+			// ephemeral one still lets TLS clients send their tokens.
 			var err error
-			if tlsCfg, err = decoy.SelfSignedTLS(host); err != nil {
+			if ca, err = decoy.NewCA(); err != nil {
 				return fail(fmt.Errorf("making the decoy TLS certificate: %w", err))
 			}
 		}
+		// New certificate names: a few per source per minute.
+		tlsCfg := ca.TLSConfig(decoy.NewLimiter(0.1, 5, 1<<14))
 		httpLn = decoy.SniffTLS(decoy.LimitPerSource(netutil.LimitListener(ln, cfg.MaxConns), cfg.MaxConnsPerSource), tlsCfg)
 		s.HTTPAddr = ln.Addr()
 	}
