@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func needSandbox(t *testing.T) {
@@ -17,17 +17,6 @@ func needSandbox(t *testing.T) {
 	if err := sandbox.Probe(context.Background(), ""); errors.Is(err, sandbox.ErrUnavailable) {
 		t.Skipf("the sandbox needs unprivileged user namespaces or root: %v", err)
 	}
-}
-
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // TestBuildWithLog: `build --log URL` logs the provenance; a policy that
@@ -40,12 +29,12 @@ func TestBuildWithLog(t *testing.T) {
 	if err := os.MkdirAll(repo, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	git(t, repo, "init", "-q", "-b", "main")
+	testenv.Git(t, repo, "", "init", "-q", "-b", "main")
 	if err := os.WriteFile(filepath.Join(repo, "msg"), []byte("built in the sandbox\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "init")
+	testenv.Git(t, repo, "", "add", "-A")
+	testenv.Git(t, repo, "", "commit", "-q", "-m", "init")
 
 	must := func(want int, home string, args ...string) string {
 		t.Helper()
@@ -94,7 +83,7 @@ func TestRunExampleCLI(t *testing.T) {
 		t.Skip("not in a git checkout")
 	}
 	clone := filepath.Join(t.TempDir(), "clone")
-	git(t, "/", "clone", "-q", "--no-hardlinks", mustAbs(t, root), clone)
+	testenv.Git(t, "/", "", "clone", "-q", "--no-hardlinks", mustAbs(t, root), clone)
 	t.Chdir(clone)
 	t.Setenv("PIPEGUARD_PASSWORD", "")
 	code, out, errOut := cli(t, filepath.Join(t.TempDir(), "fresh-home"), "run", "examples/hello")

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // Default identity and issuer of the sigstore-conformance suite.
@@ -20,7 +20,7 @@ const (
 // the suite's harness does: a case whose directory ends in _fail must be
 // refused, every other one accepted.
 func TestSigstoreConformance(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "sigstore-conformance")
+	dir := testenv.Dir(t, "attest", "sigstore-conformance")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // TestIngestCloudTrailCLI: a CloudTrail batch in which a registered canary
 // key was used exits 1 and names the hits; a batch without one exits 0.
 func TestIngestCloudTrailCLI(t *testing.T) {
-	dir := testdata.Dir(t, "secrets", "ggcanary", "lambda", "tests", "data")
+	dir := testenv.Dir(t, "secrets", "ggcanary", "lambda", "tests", "data")
 	home := filepath.Join(t.TempDir(), "home")
 	t.Setenv("PIPEGUARD_AWS_SECRET_ACCESS_KEY", "cli-test-secret-not-real-0000000000000000")
 	if code, out, e := cli(t, home, "honeytoken", "create", "--type", "aws", "--note", "ggcanary Alice",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/store"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 type scanJSON struct {
@@ -28,16 +29,6 @@ type scanJSON struct {
 	} `json:"honeytokenSightings"`
 }
 
-func gitRun(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.com",
-		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-}
-
 // TestSecretsCLIContract checks the command contract: JSON on stdout with
 // the required fields, exit 1 on findings, 0 clean, 2 on errors; the
 // rotation workflow; and honeytoken sightings not counting as leaks.
@@ -51,12 +42,12 @@ func TestSecretsCLIContract(t *testing.T) {
 	decoy := "glpat-" + "Xr4Tq9LmZ2pW7vKd3Nh8"
 
 	repo := t.TempDir()
-	gitRun(t, repo, "init", "-q", "-b", "main")
+	testenv.Git(t, repo, "Alice", "init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(repo, "app.env"), []byte("NAME=demo\nGITHUB_TOKEN="+token+"\n"), 0o644)
-	gitRun(t, repo, "add", "-A")
-	gitRun(t, repo, "commit", "-q", "-m", "add env")
+	testenv.Git(t, repo, "Alice", "add", "-A")
+	testenv.Git(t, repo, "Alice", "commit", "-q", "-m", "add env")
 	os.Remove(filepath.Join(repo, "app.env"))
-	gitRun(t, repo, "commit", "-q", "-am", "remove env")
+	testenv.Git(t, repo, "Alice", "commit", "-q", "-am", "remove env")
 
 	code, out, errOut := cli(t, h, "secrets", "scan", "--git", "--output", "json", repo)
 	if code != 1 {
@@ -121,11 +112,11 @@ func TestSecretsCLIContract(t *testing.T) {
 		t.Errorf("a rotated secret is not overdue, got exit %d", code)
 	}
 	// History rewritten (the commit is gone): the secret stays tracked.
-	gitRun(t, repo, "checkout", "-q", "--orphan", "fresh")
-	gitRun(t, repo, "commit", "-q", "--allow-empty", "-m", "fresh start")
-	gitRun(t, repo, "branch", "-D", "main")
-	gitRun(t, repo, "reflog", "expire", "--expire=now", "--all")
-	gitRun(t, repo, "gc", "-q", "--prune=now")
+	testenv.Git(t, repo, "Alice", "checkout", "-q", "--orphan", "fresh")
+	testenv.Git(t, repo, "Alice", "commit", "-q", "--allow-empty", "-m", "fresh start")
+	testenv.Git(t, repo, "Alice", "branch", "-D", "main")
+	testenv.Git(t, repo, "Alice", "reflog", "expire", "--expire=now", "--all")
+	testenv.Git(t, repo, "Alice", "gc", "-q", "--prune=now")
 	if code, _, _ = cli(t, h, "secrets", "scan", "--git", repo); code != 0 {
 		t.Errorf("rewritten history still has findings (exit %d)", code)
 	}

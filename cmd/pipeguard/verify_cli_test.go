@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // TestVerifyEnvelopeCLI drives the DSSE spec vector through the command.
 func TestVerifyEnvelopeCLI(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "dsse-spec")
+	dir := testenv.Dir(t, "attest", "dsse-spec")
 	key := filepath.Join(dir, "dsse-vector.pub.pem")
 	tests := []struct {
 		args []string
@@ -37,7 +37,7 @@ func TestVerifyEnvelopeCLI(t *testing.T) {
 // TestVerifyVSAByDigest judges a non-file subject (a GCE image id) by the
 // slsa-verifier VSA, and shows the exit codes of verify.
 func TestVerifyVSAByDigest(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "slsa-verifier", "vsa")
+	dir := testenv.Dir(t, "attest", "slsa-verifier", "vsa")
 	work := t.TempDir()
 	pol := filepath.Join(work, "policy.yaml")
 	write := func(keyID string) {

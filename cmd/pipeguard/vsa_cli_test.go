@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // TestVSARoundTrip: verify writes a VSA on pass; a policy that trusts the
@@ -77,7 +77,7 @@ func readFile(t *testing.T, p string) string {
 // TestTrustedRootUpdate: a valid root is installed and used; an invalid
 // one is refused and replaces nothing.
 func TestTrustedRootUpdate(t *testing.T) {
-	conf := testdata.Dir(t, "attest", "sigstore-conformance")
+	conf := testenv.Dir(t, "attest", "sigstore-conformance")
 	home := filepath.Join(t.TempDir(), "home")
 	// rekor2-happy-path verifies only with its own root, not the embedded one.
 	cd := filepath.Join(conf, "rekor2-happy-path")

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/pipeguard/pipeguard/internal/sign"
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func TestPAESpecVector(t *testing.T) {
@@ -25,7 +25,7 @@ func TestPAESpecVector(t *testing.T) {
 // TestDSSESpecVector verifies the DSSE specification's test vector (a raw
 // r||s ECDSA signature) and refuses its tampered variants.
 func TestDSSESpecVector(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "dsse-spec")
+	dir := testenv.Dir(t, "attest", "dsse-spec")
 	pemData, err := os.ReadFile(filepath.Join(dir, "dsse-vector.pub.pem"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func seedFiles(f *testing.F, pattern string) {
@@ -21,7 +21,7 @@ func seedFiles(f *testing.F, pattern string) {
 // sharedDir returns a shared test data directory for seeds, or "" when
 // absent: the fuzzers run without it.
 func sharedDir(elem ...string) string {
-	d, _ := testdata.Lookup(elem...)
+	d, _ := testenv.Lookup(elem...)
 	return d
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/policy"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 	"github.com/pipeguard/pipeguard/internal/verify"
 )
 
@@ -144,21 +145,10 @@ func newRepo(t *testing.T, files map[string]string) string {
 			t.Fatal(err)
 		}
 	}
-	gitT(t, dir, "init", "-q", "-b", "main")
-	gitT(t, dir, "add", ".")
-	gitT(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "init")
+	testenv.Git(t, dir, "", "init", "-q", "-b", "main")
+	testenv.Git(t, dir, "", "add", ".")
+	testenv.Git(t, dir, "", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "init")
 	return dir
-}
-
-func gitT(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func (f *fixture) build(t *testing.T, req Request) (*Result, error) {
@@ -190,7 +180,7 @@ func checkTruthful(t *testing.T, f *fixture, res *Result, repo string) {
 			t.Fatalf("subject %s digest %s but the artifact hashes to %s", s.Name, s.Digest["sha256"], sha(data))
 		}
 	}
-	if got, want := res.Provenance.BuildDefinition.ExternalParameters.Source.Digest["gitCommit"], gitT(t, repo, "rev-parse", "HEAD"); got != want {
+	if got, want := res.Provenance.BuildDefinition.ExternalParameters.Source.Digest["gitCommit"], testenv.Git(t, repo, "", "rev-parse", "HEAD"); got != want {
 		t.Fatalf("provenance names commit %s, built %s", got, want)
 	}
 	if res.Provenance.BuildDefinition.InternalParameters.SLSABuildLevel != 3 || res.Degraded {
@@ -445,9 +435,9 @@ func TestDirtyTree(t *testing.T) {
 func TestSubfolderAndRev(t *testing.T) {
 	f := newFixture(t)
 	repo := newRepo(t, map[string]string{"app/v": "one\n"})
-	first := gitT(t, repo, "rev-parse", "HEAD")
+	first := testenv.Git(t, repo, "", "rev-parse", "HEAD")
 	os.WriteFile(filepath.Join(repo, "app/v"), []byte("two\n"), 0o644)
-	gitT(t, repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "two")
+	testenv.Git(t, repo, "", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "two")
 	res, err := f.build(t, Request{Source: filepath.Join(repo, "app"), Rev: first, Command: script("mkdir -p out && cp v out/v"), Artifacts: []string{"app/out/v"}})
 	if err != nil {
 		t.Fatal(err)

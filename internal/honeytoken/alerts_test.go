@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func getURL(t *testing.T, u string) {
@@ -159,7 +159,7 @@ func TestRestartKeepsHitsAndGrouping(t *testing.T) {
 }
 
 func TestCloudTrailIngest(t *testing.T) {
-	dir := testdata.Dir(t, "secrets", "ggcanary", "lambda", "tests", "data")
+	dir := testenv.Dir(t, "secrets", "ggcanary", "lambda", "tests", "data")
 	ctx := context.Background()
 	r := newTestRegistry(t)
 	alice := mustCreate(t, r, CreateOptions{Type: TypeAWS, Note: "ggcanary Alice", AWSAccessKeyID: "AKIAEXAMPLEALICE0001", AWSUser: "ggcanary-Alice"})

@@ -16,6 +16,7 @@ import (
 	"github.com/pipeguard/pipeguard/internal/build/sandbox"
 	"github.com/pipeguard/pipeguard/internal/home"
 	"github.com/pipeguard/pipeguard/internal/sign"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -25,20 +26,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func gitT(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func commitAll(t *testing.T, dir string) {
-	gitT(t, dir, "add", "-A")
-	gitT(t, dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "c")
+	testenv.Git(t, dir, "", "add", "-A")
+	testenv.Git(t, dir, "", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "c")
 }
 
 type env struct {
@@ -101,7 +91,7 @@ func TestRunExampleFreshClone(t *testing.T) {
 		t.Skip("examples/hello is not committed at HEAD")
 	}
 	clone := filepath.Join(t.TempDir(), "clone")
-	gitT(t, "/", "clone", "-q", "--no-hardlinks", src, clone)
+	testenv.Git(t, "/", "", "clone", "-q", "--no-hardlinks", src, clone)
 	e := newEnv(t)
 	r := e.run(t, filepath.Join(clone, "examples", "hello"), nil)
 	if !r.Passed || r.Path != "examples/hello" {
@@ -114,7 +104,7 @@ func TestRunExampleFreshClone(t *testing.T) {
 	if _, err := os.Stat(vsa[0]); err != nil {
 		t.Fatal(err)
 	}
-	if out := gitT(t, clone, "status", "--porcelain"); out != "" {
+	if out := testenv.Git(t, clone, "", "status", "--porcelain"); out != "" {
 		t.Fatalf("the run left the tree dirty: %s", out)
 	}
 }
@@ -155,7 +145,7 @@ verify:
 	os.WriteFile(filepath.Join(app, ConfigFile), []byte(cfg), 0o644)
 	os.WriteFile(filepath.Join(app, "policy.yaml"), []byte(strings.ReplaceAll(policyText, "REPO", repo)), 0o644)
 	os.WriteFile(filepath.Join(app, "README"), []byte("app\n"), 0o644)
-	gitT(t, "/", "init", "-q", "-b", "main", repo)
+	testenv.Git(t, "/", "", "init", "-q", "-b", "main", repo)
 	commitAll(t, repo)
 	return app
 }

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 type sample struct {
@@ -20,7 +20,7 @@ type sample struct {
 
 func loadSamples(t *testing.T) []sample {
 	t.Helper()
-	dir := testdata.Dir(t, "secrets", "gitleaks")
+	dir := testenv.Dir(t, "secrets", "gitleaks")
 	f, err := os.Open(filepath.Join(dir, "rule_samples_v8.30.1.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func trunc(s string) string {
 
 func gitleaksConfig(t *testing.T) *Config {
 	t.Helper()
-	dir := testdata.Dir(t, "secrets", "gitleaks", "config")
+	dir := testenv.Dir(t, "secrets", "gitleaks", "config")
 	c, err := LoadConfig(filepath.Join(dir, "gitleaks.toml"))
 	if err != nil {
 		t.Fatal(err)

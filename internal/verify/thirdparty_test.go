@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/pipeguard/pipeguard/internal/policy"
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 	"github.com/pipeguard/pipeguard/internal/trustroot"
 )
 
@@ -95,7 +95,7 @@ require:
 // TestSLSAVerifierBCR replays slsa-verifier's bcr regression cases: Sigstore
 // bundles v0.3 with keyless GitHub Actions provenance.
 func TestSLSAVerifierBCR(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "slsa-verifier", "bcr")
+	dir := testenv.Dir(t, "attest", "slsa-verifier", "bcr")
 	const (
 		publish = "https://github.com/bazel-contrib/publish-to-bcr/.github/workflows/publish.yaml"
 		ruleset = "https://github.com/bazel-contrib/.github/.github/workflows/release_ruleset.yaml"
@@ -154,7 +154,7 @@ require:
 // TestSLSAVerifierContainerBased replays slsa-verifier's container-based
 // builder cases (bundle v0.2, intoto/0.0.2 log entry).
 func TestSLSAVerifierContainerBased(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "slsa-verifier", "gha_container-based-v2.1.0")
+	dir := testenv.Dir(t, "attest", "slsa-verifier", "gha_container-based-v2.1.0")
 	artifact := filepath.Join(dir, "binary-linux-amd64-workflow_dispatch")
 	bundle := artifact + ".intoto.build.slsa"
 	const (
@@ -201,7 +201,7 @@ func TestSLSAVerifierContainerBased(t *testing.T) {
 // TestVSA replays slsa-verifier's VSA cases: a bare DSSE envelope with a
 // raw r||s signature whose key id must match.
 func TestVSA(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "slsa-verifier", "vsa")
+	dir := testenv.Dir(t, "attest", "slsa-verifier", "vsa")
 	key := filepath.Join(dir, "vsa_signing_public_key.pem")
 	vsa := filepath.Join(dir, "gke-gce-pre.bcid-vsa.jsonl")
 	subject := Subject{Digests: map[string]string{"gce_image_id": "8970095005306000053"}}
@@ -249,7 +249,7 @@ require:
 // TestSigstoreGoProvenance verifies sigstore-go's example: a bundle v0.1
 // with a Statement v0.1 and SLSA provenance v0.2, subject by sha512.
 func TestSigstoreGoProvenance(t *testing.T) {
-	f := testdata.Dir(t, "attest", "sigstore-public-good", "sigstore-go-bundle-provenance.json")
+	f := testenv.Dir(t, "attest", "sigstore-public-good", "sigstore-go-bundle-provenance.json")
 	subject := Subject{Name: "pkg:npm/sigstore@1.3.0", Digests: map[string]string{"sha512": "76176ffa33808b54602c7c35de5c6e9a4deb96066dba6533f50ac234f4f1f4c6b3527515dc17c06fbe2860030f410eee69ea20079bd3a2c6f3dcf3b329b10751"}}
 	p := func(san, repo string) string {
 		return fmt.Sprintf(`apiVersion: pipeguard.dev/policy/v1
@@ -276,7 +276,7 @@ require:
 // TestWitnessCollection verifies go-witness's attestation collection: a
 // bare DSSE envelope signed with Ed25519 carrying a Statement v0.1.
 func TestWitnessCollection(t *testing.T) {
-	dir := testdata.Dir(t, "attest", "witness")
+	dir := testenv.Dir(t, "attest", "witness")
 	p := fmt.Sprintf(`apiVersion: pipeguard.dev/policy/v1
 signers:
   attestors:

@@ -4,14 +4,14 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // TestGitleaksArchives scans gitleaks' archive fixtures: the key planted in
 // main.go and api.go must be found inside zip, tar, gzip and nested
 // tar.gz archives, with the member path and line.
 func TestGitleaksArchives(t *testing.T) {
-	dir := testdata.Dir(t, "secrets", "gitleaks", "testdata", "archives")
+	dir := testenv.Dir(t, "secrets", "gitleaks", "testdata", "archives")
 	rep, err := Run(context.Background(), Request{Source: SourceDir, Path: dir, ConfigPath: awsConfig(t), FingerprintKey: []byte("k"), MaxDecodeDepth: 5, MaxArchive: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 // copyRepo copies one of gitleaks' fixture repositories (stored with its
@@ -17,7 +17,7 @@ func copyRepo(t *testing.T, name string) string {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	src := testdata.Dir(t, "secrets", "gitleaks", "testdata", "repos", name)
+	src := testenv.Dir(t, "secrets", "gitleaks", "testdata", "repos", name)
 	dst := t.TempDir()
 	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
 		t.Fatalf("copying fixture: %v: %s", err, out)

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/pipeguard/pipeguard/internal/secrets"
-	"github.com/pipeguard/pipeguard/internal/testdata"
+	"github.com/pipeguard/pipeguard/internal/testenv"
 )
 
 func randFrom(r *rand.Rand, alphabet string, n int) string {
@@ -38,16 +38,7 @@ type repo struct {
 
 func (r *repo) git(author string, args ...string) string {
 	r.t.Helper()
-	cmd := exec.Command("git", append([]string{"-C", r.dir}, args...)...)
-	cmd.Env = append(os.Environ(),
-		"GIT_AUTHOR_NAME="+author, "GIT_AUTHOR_EMAIL="+strings.ToLower(author)+"@example.com",
-		"GIT_COMMITTER_NAME="+author, "GIT_COMMITTER_EMAIL="+strings.ToLower(author)+"@example.com",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return testenv.Git(r.t, r.dir, author, args...)
 }
 
 func (r *repo) write(name, content string) {
@@ -92,7 +83,7 @@ func TestPlantedSecretsRepository(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	cfgPath := filepath.Join(testdata.Dir(t, "secrets", "gitleaks", "config"), "gitleaks.toml")
+	cfgPath := filepath.Join(testenv.Dir(t, "secrets", "gitleaks", "config"), "gitleaks.toml")
 	rnd := rand.New(rand.NewPCG(1, 2))
 	aws := "AKIA" + randFrom(rnd, upper7, 16)
 	ghp := "ghp_" + randFrom(rnd, alnum, 36)

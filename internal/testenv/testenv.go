@@ -1,7 +1,9 @@
-// Package testdata finds the shared third-party test material
-// (../shared/testdata beside the repository, or $PIPEGUARD_TESTDATA) for
-// tests, and skips a test clearly when it is absent.
-package testdata
+// Package testenv is the test environment every package shares: it finds
+// the shared third-party test material (../shared/testdata beside the
+// repository, or $PIPEGUARD_TESTDATA) and skips a test clearly when it is
+// absent, and runs git for tests with a fixed identity. (Not named
+// "testdata": Go's tools skip directories of that name.)
+package testenv
 
 import (
 	"os"
