@@ -36,39 +36,31 @@ func TestBuildWithLog(t *testing.T) {
 	testenv.Git(t, repo, "", "add", "-A")
 	testenv.Git(t, repo, "", "commit", "-q", "-m", "init")
 
-	must := func(want int, home string, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(t, home, args...)
-		if code != want {
-			t.Fatalf("pipeguard %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 	pub := filepath.Join(dir, "builder.pub")
-	if err := os.WriteFile(pub, []byte(must(0, cliHome, "key", "public")), 0o644); err != nil {
+	if err := os.WriteFile(pub, []byte(mustCLI(t, 0, cliHome, "key", "public")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PIPEGUARD_LOG_TOKEN", strings.TrimSpace(must(0, "", "server", "add-builder", "--home", srv.home, "--name", "ci", "--key", pub)))
+	t.Setenv("PIPEGUARD_LOG_TOKEN", strings.TrimSpace(mustCLI(t, 0, "", "server", "add-builder", "--home", srv.home, "--name", "ci", "--key", pub)))
 	tr := filepath.Join(dir, "trusted_root.json")
-	if err := os.WriteFile(tr, []byte(must(0, "", "server", "trusted-root", "--home", srv.home, "--url", srv.url)), 0o644); err != nil {
+	if err := os.WriteFile(tr, []byte(mustCLI(t, 0, "", "server", "trusted-root", "--home", srv.home, "--url", srv.url)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, bundle := filepath.Join(dir, "out"), filepath.Join(dir, "prov.json")
-	must(0, cliHome, "build", "--source", repo, "--artifact", "out/*", "--artifacts-dir", out, "--bundle", bundle,
+	mustCLI(t, 0, cliHome, "build", "--source", repo, "--artifact", "out/*", "--artifacts-dir", out, "--bundle", bundle,
 		"--hermetic", "--log", srv.url, "--", "sh", "-c", "mkdir -p out && cp msg out/msg")
 
-	pol := must(0, "", "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "file://"+repo)
+	pol := mustCLI(t, 0, "", "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "file://"+repo)
 	pol = strings.Replace(pol, "require:\n", "trustedRoot: "+tr+"\nrequire:\n  transparencyLog: true\n", 1)
 	polPath := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(polPath, []byte(pol), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	must(0, "", "verify", filepath.Join(out, "out", "msg"), "--policy", polPath, "--bundle", bundle)
+	mustCLI(t, 0, "", "verify", filepath.Join(out, "out", "msg"), "--policy", polPath, "--bundle", bundle)
 	// The same output, rewritten after signing, is refused.
 	if err := os.WriteFile(filepath.Join(out, "out", "msg"), []byte("changed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	must(1, "", "verify", filepath.Join(out, "out", "msg"), "--policy", polPath, "--bundle", bundle)
+	mustCLI(t, 1, "", "verify", filepath.Join(out, "out", "msg"), "--policy", polPath, "--bundle", bundle)
 }
 
 // TestRunExampleCLI is the README's main job exactly as a user types it, on

@@ -55,17 +55,9 @@ func TestCosignInterop(t *testing.T) {
 	art := write("artifact.txt", "hello, interop\n")
 	other := write("other.txt", "not the artifact\n")
 	pred := write("pred.json", slsaPredicate)
-	mustCLI := func(want int, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(t, home, args...)
-		if code != want {
-			t.Fatalf("pipeguard %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 
 	// pipeguard's encrypted key, in cosign's format.
-	mustCLI(0, "key", "generate", "--out", filepath.Join(dir, "pg"))
+	mustCLI(t, 0, home, "key", "generate", "--out", filepath.Join(dir, "pg"))
 	pgKey, pgPub := filepath.Join(dir, "pg.key"), filepath.Join(dir, "pg.pub")
 	// cosign's encrypted key.
 	runCosign(t, cosign, dir, true, "generate-key-pair")
@@ -74,50 +66,50 @@ func TestCosignInterop(t *testing.T) {
 
 	t.Run("cosign verifies pipeguard sign-blob", func(t *testing.T) {
 		b := filepath.Join(dir, "pg-blob.json")
-		mustCLI(0, "sign-blob", "--key", pgKey, "--bundle", b, art)
+		mustCLI(t, 0, home, "sign-blob", "--key", pgKey, "--bundle", b, art)
 		runCosign(t, cosign, dir, true, "verify-blob", "--key", pgPub, "--bundle", b, "--insecure-ignore-tlog", art)
 		runCosign(t, cosign, dir, false, "verify-blob", "--key", pgPub, "--bundle", b, "--insecure-ignore-tlog", other)
 		runCosign(t, cosign, dir, false, "verify-blob", "--key", csPub, "--bundle", b, "--insecure-ignore-tlog", art)
 	})
 	t.Run("cosign verifies pipeguard attest", func(t *testing.T) {
 		b := filepath.Join(dir, "pg-att.json")
-		mustCLI(0, "attest", "--key", pgKey, "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", b, art)
+		mustCLI(t, 0, home, "attest", "--key", pgKey, "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", b, art)
 		runCosign(t, cosign, dir, true, "verify-blob-attestation", "--key", pgPub, "--bundle", b, "--type", "https://slsa.dev/provenance/v1", "--insecure-ignore-tlog", art)
 		runCosign(t, cosign, dir, false, "verify-blob-attestation", "--key", pgPub, "--bundle", b, "--type", "https://slsa.dev/provenance/v1", "--insecure-ignore-tlog", other)
 	})
 	t.Run("cosign signs with pipeguard's encrypted key", func(t *testing.T) {
 		b := filepath.Join(dir, "cs-with-pg-key.json")
 		runCosign(t, cosign, dir, true, append([]string{"sign-blob", "--key", pgKey, "--bundle", b}, append(offline, art)...)...)
-		mustCLI(0, "verify-bundle", "--bundle", b, "--key", pgPub, art)
+		mustCLI(t, 0, home, "verify-bundle", "--bundle", b, "--key", pgPub, art)
 	})
 	t.Run("pipeguard verifies cosign sign-blob", func(t *testing.T) {
 		b := filepath.Join(dir, "cs-blob.json")
 		runCosign(t, cosign, dir, true, append([]string{"sign-blob", "--key", csKey, "--bundle", b}, append(offline, art)...)...)
-		mustCLI(0, "verify-bundle", "--bundle", b, "--key", csPub, art)
-		mustCLI(1, "verify-bundle", "--bundle", b, "--key", csPub, other)
-		mustCLI(1, "verify-bundle", "--bundle", b, "--key", pgPub, art)
+		mustCLI(t, 0, home, "verify-bundle", "--bundle", b, "--key", csPub, art)
+		mustCLI(t, 1, home, "verify-bundle", "--bundle", b, "--key", csPub, other)
+		mustCLI(t, 1, home, "verify-bundle", "--bundle", b, "--key", pgPub, art)
 	})
 	t.Run("pipeguard signs with cosign's encrypted key", func(t *testing.T) {
 		b := filepath.Join(dir, "pg-with-cs-key.json")
-		mustCLI(0, "sign-blob", "--key", csKey, "--bundle", b, art)
+		mustCLI(t, 0, home, "sign-blob", "--key", csKey, "--bundle", b, art)
 		runCosign(t, cosign, dir, true, "verify-blob", "--key", csPub, "--bundle", b, "--insecure-ignore-tlog", art)
 	})
 	t.Run("pipeguard verifies cosign attest-blob against a policy", func(t *testing.T) {
 		b := filepath.Join(dir, "cs-att.json")
 		runCosign(t, cosign, dir, true, append([]string{"attest-blob", "--key", csKey, "--predicate", pred, "--type", "https://slsa.dev/provenance/v1", "--bundle", b}, append(offline, art)...)...)
 		policy := filepath.Join(dir, "policy.yaml")
-		out := mustCLI(0, "policy", "init", "--trust-key", csPub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
+		out := mustCLI(t, 0, home, "policy", "init", "--trust-key", csPub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
 		if err := os.WriteFile(policy, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		mustCLI(0, "verify", art, "--policy", policy, "--bundle", b)
-		mustCLI(1, "verify", other, "--policy", policy, "--bundle", b)
+		mustCLI(t, 0, home, "verify", art, "--policy", policy, "--bundle", b)
+		mustCLI(t, 1, home, "verify", other, "--policy", policy, "--bundle", b)
 		// The same policy trusting pipeguard's key instead refuses it.
-		out = mustCLI(0, "policy", "init", "--trust-key", pgPub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
+		out = mustCLI(t, 0, home, "policy", "init", "--trust-key", pgPub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
 		if err := os.WriteFile(policy, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got := mustCLI(1, "verify", art, "--policy", policy, "--bundle", b); !strings.Contains(got, "not signed by any signer the policy trusts") {
+		if got := mustCLI(t, 1, home, "verify", art, "--policy", policy, "--bundle", b); !strings.Contains(got, "not signed by any signer the policy trusts") {
 			t.Fatalf("refusal does not say why: %s", got)
 		}
 	})

@@ -22,24 +22,16 @@ func TestSignWithLog(t *testing.T) {
 	srv, cliHome := startLogServer(t, filepath.Join(dir, "srv")), filepath.Join(dir, "cli")
 	srvHome, url := srv.home, srv.url
 
-	must := func(want int, home string, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(t, home, args...)
-		if code != want {
-			t.Fatalf("pipeguard %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 	pub := filepath.Join(dir, "builder.pub")
-	if err := os.WriteFile(pub, []byte(must(0, cliHome, "key", "public")), 0o644); err != nil {
+	if err := os.WriteFile(pub, []byte(mustCLI(t, 0, cliHome, "key", "public")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	token := strings.TrimSpace(must(0, "", "server", "add-builder", "--home", srvHome, "--name", "ci", "--key", pub))
+	token := strings.TrimSpace(mustCLI(t, 0, "", "server", "add-builder", "--home", srvHome, "--name", "ci", "--key", pub))
 	if token == "" || strings.Contains(token, "\n") {
 		t.Fatalf("add-builder printed %q, want only the token", token)
 	}
 	trPath := filepath.Join(dir, "trusted_root.json")
-	if err := os.WriteFile(trPath, []byte(must(0, "", "server", "trusted-root", "--home", srvHome, "--url", url)), 0o644); err != nil {
+	if err := os.WriteFile(trPath, []byte(mustCLI(t, 0, "", "server", "trusted-root", "--home", srvHome, "--url", url)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	art := filepath.Join(dir, "a.txt")
@@ -53,29 +45,29 @@ func TestSignWithLog(t *testing.T) {
 
 	// Without the token the log refuses the write, and nothing is written.
 	t.Setenv("PIPEGUARD_LOG_TOKEN", "")
-	must(2, cliHome, "sign-blob", "--bundle", filepath.Join(dir, "no.json"), "--log", url, art)
+	mustCLI(t, 2, cliHome, "sign-blob", "--bundle", filepath.Join(dir, "no.json"), "--log", url, art)
 	if _, err := os.Stat(filepath.Join(dir, "no.json")); err == nil {
 		t.Fatal("a bundle was written although the log refused the entry")
 	}
 	t.Setenv("PIPEGUARD_LOG_TOKEN", token)
 	blob, att := filepath.Join(dir, "blob.json"), filepath.Join(dir, "att.json")
-	must(0, cliHome, "sign-blob", "--bundle", blob, "--log", url, art)
-	must(0, cliHome, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", att, "--log", url, art)
+	mustCLI(t, 0, cliHome, "sign-blob", "--bundle", blob, "--log", url, art)
+	mustCLI(t, 0, cliHome, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", att, "--log", url, art)
 	unlogged := filepath.Join(dir, "unlogged.json")
-	must(0, cliHome, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", unlogged, art)
+	mustCLI(t, 0, cliHome, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", unlogged, art)
 
-	must(0, "", "verify-bundle", "--bundle", blob, "--key", pub, "--trusted-root", trPath, "--require-tlog", art)
-	must(1, "", "verify-bundle", "--bundle", unlogged, "--key", pub, "--trusted-root", trPath, "--require-tlog", art)
+	mustCLI(t, 0, "", "verify-bundle", "--bundle", blob, "--key", pub, "--trusted-root", trPath, "--require-tlog", art)
+	mustCLI(t, 1, "", "verify-bundle", "--bundle", unlogged, "--key", pub, "--trusted-root", trPath, "--require-tlog", art)
 
 	// A policy requiring the log accepts the logged attestation only.
-	out := must(0, "", "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
+	out := mustCLI(t, 0, "", "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app")
 	pol := filepath.Join(dir, "policy.yaml")
 	out = strings.Replace(out, "require:\n", "trustedRoot: "+trPath+"\nrequire:\n  transparencyLog: true\n", 1)
 	if err := os.WriteFile(pol, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	must(0, "", "verify", art, "--policy", pol, "--bundle", att)
-	if got := must(1, "", "verify", art, "--policy", pol, "--bundle", unlogged); !strings.Contains(got, "require.transparencyLog") &&
+	mustCLI(t, 0, "", "verify", art, "--policy", pol, "--bundle", att)
+	if got := mustCLI(t, 1, "", "verify", art, "--policy", pol, "--bundle", unlogged); !strings.Contains(got, "require.transparencyLog") &&
 		!strings.Contains(got, "transparency log") {
 		t.Fatalf("refusal does not name the log: %s", got)
 	}

@@ -15,14 +15,6 @@ import (
 func TestVSARoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	must := func(want int, args ...string) string {
-		t.Helper()
-		code, out, errOut := cli(t, home, args...)
-		if code != want {
-			t.Fatalf("pipeguard %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
-		}
-		return out
-	}
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -31,13 +23,13 @@ func TestVSARoundTrip(t *testing.T) {
 		return p
 	}
 	art, other := write("app", "the app\n"), write("other", "another\n")
-	pub := write("home.pub", must(0, "key", "public"))
+	pub := write("home.pub", mustCLI(t, 0, home, "key", "public"))
 	pred := write("pred.json", slsaPredicate)
 	prov := filepath.Join(dir, "prov.json")
-	must(0, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", prov, art)
-	pol := write("policy.yaml", must(0, "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app"))
+	mustCLI(t, 0, home, "attest", "--type", "https://slsa.dev/provenance/v1", "--predicate", pred, "--bundle", prov, art)
+	pol := write("policy.yaml", mustCLI(t, 0, home, "policy", "init", "--trust-key", pub, "--builder-id", "https://pipeguard.dev/builders/local/v1", "--source", "github.com/acme/app"))
 	vsa := filepath.Join(dir, "app.vsa.json")
-	must(0, "verify", art, "--policy", pol, "--bundle", prov, "--vsa-out", vsa, "--verifier-id", "https://pipeguard.dev/verifiers/ci/v1")
+	mustCLI(t, 0, home, "verify", art, "--policy", pol, "--bundle", prov, "--vsa-out", vsa, "--verifier-id", "https://pipeguard.dev/verifiers/ci/v1")
 
 	// The deploy gate's policy: it trusts only the verifier.
 	gate := write("gate.yaml", `apiVersion: pipeguard.dev/policy/v1
@@ -49,17 +41,17 @@ signers:
 require:
   slsaBuildLevel: 3
 `)
-	out := must(0, "verify", art, "--policy", gate, "--bundle", vsa)
+	out := mustCLI(t, 0, home, "verify", art, "--policy", gate, "--bundle", vsa)
 	if !strings.Contains(out, "a trusted VSA") || !strings.Contains(out, "SLSA_BUILD_LEVEL_3") {
 		t.Fatalf("pass not by VSA: %s", out)
 	}
-	must(1, "verify", other, "--policy", gate, "--bundle", vsa)
+	mustCLI(t, 1, home, "verify", other, "--policy", gate, "--bundle", vsa)
 	// A verifier id other than the one the VSA names does not pair.
 	write("gate2.yaml", strings.Replace(readFile(t, gate), "verifiers/ci/v1", "verifiers/prod/v1", 1))
-	must(1, "verify", art, "--policy", filepath.Join(dir, "gate2.yaml"), "--bundle", vsa)
+	mustCLI(t, 1, home, "verify", art, "--policy", filepath.Join(dir, "gate2.yaml"), "--bundle", vsa)
 	// No VSA is written for a refused artifact.
 	refusedVSA := filepath.Join(dir, "other.vsa.json")
-	must(1, "verify", other, "--policy", pol, "--bundle", prov, "--vsa-out", refusedVSA)
+	mustCLI(t, 1, home, "verify", other, "--policy", pol, "--bundle", prov, "--vsa-out", refusedVSA)
 	if _, err := os.Stat(refusedVSA); err == nil {
 		t.Fatal("a VSA was written for a refused artifact")
 	}
